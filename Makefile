@@ -1,0 +1,28 @@
+# Quick start: `make demo` runs the assistant on sample recordings; `make test` runs the suite.
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test test-quick lint bench
+
+setup: .setup-done
+.setup-done: pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+	touch $@
+
+demo: setup
+	bash scripts/make_samples.sh examples/audio
+	$(BIN)/voiceflow run configs/default.yaml examples/audio
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest -q
+
+test-quick: lint
+	$(BIN)/pytest -q -m "not slow"
+
+bench: setup
+	$(BIN)/python bench/asr.py

@@ -1,0 +1,86 @@
+"""Word error rate and language ID on the FLEURS reference clips, per language.
+
+    python bench/wer.py [--engine faster-whisper|openai-whisper] [--beam_size 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FLEURS = ROOT.parent / "shared" / "data" / "fleurs"
+
+
+def normalize(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).lower()
+    return " ".join(re.sub(r"[^\w\s]", " ", text).split())
+
+
+@dataclass
+class ClipResult:
+    name: str
+    language: str
+    detected: str
+    probability: float
+    wer: float
+    reference_words: int
+
+
+def evaluate(model, beam_size: int = 5, folder: Path = FLEURS) -> list[ClipResult]:  # type: ignore[no-untyped-def]
+    import jiwer
+
+    results = []
+    for audio in sorted(folder.glob("*.ogg")):
+        lang = audio.stem.split("-")[1]
+        reference = normalize(audio.with_suffix(".txt").read_text(encoding="utf-8"))
+        # Transcribe in the spoken language so WER measures recognition, not language ID.
+        detected = model.transcribe(audio, beam_size=beam_size)
+        forced = detected if detected.language == lang else model.transcribe(
+            audio, language=lang, beam_size=beam_size)
+        hypothesis = normalize(forced.text)
+        results.append(ClipResult(audio.stem, lang, detected.language,
+                                  detected.language_probability,
+                                  jiwer.wer(reference, hypothesis) if hypothesis else 1.0,
+                                  len(reference.split())))
+    return results
+
+
+def table(results: list[ClipResult]) -> str:
+    lines = ["| language | clips | language ID correct | WER |", "|---|---|---|---|"]
+    for lang in sorted({r.language for r in results}):
+        rs = [r for r in results if r.language == lang]
+        words = sum(r.reference_words for r in rs)
+        wer = sum(r.wer * r.reference_words for r in rs) / words
+        lines.append(f"| {lang} | {len(rs)} | {sum(r.detected == lang for r in rs)} | {wer:.3f} |")
+    correct = sum(r.detected == r.language for r in results)
+    lines.append(f"| all | {len(results)} | {correct} | |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    sys.path.insert(0, str(ROOT))
+    from voiceflow.speech.transcriber import SpeechModel
+
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--model", default="base")
+    p.add_argument("--engine", default="faster-whisper")
+    p.add_argument("--beam_size", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    model = SpeechModel(args.model, args.engine, threads=args.threads)
+    start = time.perf_counter()
+    results = evaluate(model, args.beam_size)
+    print(f"Whisper {args.model}, {args.engine}, beam {args.beam_size} "
+          f"({time.perf_counter() - start:.0f} s)\n")
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,8 @@
+from voiceflow.messages import Answer
+from voiceflow.testing import run_node, transcript
+from voiceflow_shout import Shout
+
+
+def test_shout_upper_cases_and_adds_suffix():
+    out = run_node(Shout, transcript("hello there"), params={"suffix": "?!"})
+    assert out == [Answer(text="HELLO THERE?!", language="en")]

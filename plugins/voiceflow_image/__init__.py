@@ -1,0 +1,1 @@
+"""Text-to-image with diffusers: the ``image.generate`` node."""

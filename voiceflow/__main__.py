@@ -1,0 +1,5 @@
+import sys
+
+from voiceflow.cli import main
+
+sys.exit(main())

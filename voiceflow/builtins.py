@@ -1,0 +1,100 @@
+"""Core nodes, registered through the same hook as every plugin."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Literal
+
+from pydantic import Field
+
+from voiceflow.intents import DEFAULT_TABLE, IntentRecognizer
+from voiceflow.messages import AudioClip, Command, Message, Transcript
+from voiceflow.node import Context, Node, NodeConfig
+from voiceflow.plugins import hookimpl
+
+
+class WhisperNode(Node):
+    """Speech to text: AudioClip in, Transcript (with language and timestamps) out."""
+
+    type_name = "whisper"
+    accepts = (AudioClip,)
+    emits = (Transcript,)
+    description = "Whisper speech recognition (faster-whisper or openai-whisper)"
+
+    class Config(NodeConfig):
+        model: str = "base"
+        engine: Literal["auto", "faster-whisper", "openai-whisper"] = "auto"
+        device: str = "auto"
+        compute_type: str = "auto"
+        threads: int = Field(0, ge=0)
+        language: str | None = None
+        languages: list[str] | None = None  # pick the most probable among these
+        translate: Literal["auto", "always", "never"] = "auto"
+        beam_size: int = Field(5, ge=1, le=20)
+        word_timestamps: bool = False
+        initial_prompt: str | None = None
+        hotwords: str | None = None
+        vad: bool = True
+
+    config: Config
+
+    def __init__(self, config: NodeConfig | None = None, name: str = "") -> None:
+        super().__init__(config, name)
+        self.model = None
+
+    async def start(self, ctx: Context) -> None:
+        from voiceflow.speech.transcriber import SpeechModel
+
+        c = self.config
+        self.model = await ctx.run_blocking(
+            SpeechModel, c.model, c.engine, c.device, c.compute_type, c.threads, c.vad
+        )
+
+    async def process(self, msg: Message, ctx: Context) -> AsyncIterator[Message]:
+        assert isinstance(msg, AudioClip) and self.model is not None
+        c = self.config
+        transcript: Transcript = await ctx.run_blocking(
+            self.model.transcribe, msg.samples, language=c.language, languages=c.languages,
+            translate=c.translate != "never", beam_size=c.beam_size,
+            word_timestamps=c.word_timestamps, initial_prompt=c.initial_prompt,
+            hotwords=c.hotwords,
+        )
+        if c.translate == "always" and transcript.translation is None:
+            transcript = _with(transcript, translation=transcript.text)
+        if transcript.text:  # silence and noise route nowhere
+            yield _with(transcript, source=msg.source)
+
+
+class IntentNode(Node):
+    """Transcript in; a Command when an intent matches, else the Transcript unchanged."""
+
+    type_name = "intent"
+    accepts = (Transcript,)
+    emits = (Command, Transcript)
+    description = "recognise intents (paint, question, ...) in five languages"
+
+    class Config(NodeConfig):
+        table: str | None = None  # a YAML intent table; the built-in one by default
+
+    config: Config
+
+    async def start(self, ctx: Context) -> None:
+        path = ctx.base_dir / self.config.table if self.config.table else DEFAULT_TABLE
+        self.recognizer = IntentRecognizer.from_file(path)
+
+    async def process(self, msg: Message, ctx: Context) -> AsyncIterator[Message]:
+        assert isinstance(msg, Transcript)
+        match = self.recognizer.recognize(msg.text, msg.language, msg.translation)
+        yield Command(match.intent, match.args, msg) if match else msg
+
+
+def _with(t: Transcript, **changes: object) -> Transcript:
+    from dataclasses import replace
+
+    return replace(t, **changes)  # type: ignore[arg-type]
+
+
+@hookimpl
+def register_nodes(register) -> None:  # type: ignore[no-untyped-def]
+    register(WhisperNode)
+    register(IntentNode)

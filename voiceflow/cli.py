@@ -1,0 +1,268 @@
+"""The ``voiceflow`` command line. Errors print one line and exit non-zero, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from voiceflow.errors import VoiceflowError
+
+log = logging.getLogger("voiceflow")
+EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
+
+
+def _bool(value: str) -> bool:
+    if value.lower() in ("true", "1", "yes", "on"):
+        return True
+    if value.lower() in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected True or False, got {value!r}")
+
+
+def _flag(p: argparse.ArgumentParser, name: str, default: bool, help: str) -> None:
+    # Accepts whisper's `--word_timestamps True` as well as a bare `--word_timestamps`.
+    p.add_argument(name, type=_bool, nargs="?", const=True, default=default, help=help)
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="base", help="model name (base, tiny.en, small, ...), a "
+                   "CTranslate2 folder or an openai-whisper .pt file (default: base, shipped)")
+    p.add_argument("--engine", default="auto", choices=["auto", "faster-whisper", "openai-whisper"])
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--compute_type", default="auto", help="faster-whisper: int8, float32, float16")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: library default)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voiceflow", description=__doc__)
+    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING, ERROR")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("transcribe", help="transcribe audio or video files and folders")
+    t.add_argument("audio", nargs="+", help="files or folders")
+    _add_model_args(t)
+    t.add_argument("--task", default="transcribe", choices=["transcribe", "translate"])
+    t.add_argument("--language", default=None, help="force a language code (e.g. en, de)")
+    t.add_argument("--languages", type=_csv, default=None,
+                   help="restrict language identification to these codes, e.g. en,es,de")
+    t.add_argument("--output_format", "-f", default="all",
+                   choices=["txt", "vtt", "srt", "tsv", "json", "all"])
+    t.add_argument("--output_dir", "-o", default=".")
+    _flag(t, "--word_timestamps", False, "word-level timestamps")
+    t.add_argument("--beam_size", type=int, default=5)
+    t.add_argument("--temperature", type=float, default=0.0,
+                   help="first temperature; falls back upward on failed decodes")
+    t.add_argument("--initial_prompt", default=None)
+    t.add_argument("--hotwords", default=None, help="words to favour (names, jargon)")
+    t.add_argument("--channel", default="mix", help="mix, left, right or a channel number")
+    _flag(t, "--vad_filter", True, "skip non-speech with Silero VAD")
+    _flag(t, "--verbose", True, "print segments as they are decoded")
+    t.set_defaults(func=cmd_transcribe)
+
+    r = sub.add_parser("run", help="run a graph config on audio files (or typed --text)")
+    r.add_argument("config")
+    r.add_argument("audio", nargs="*", help="files or folders")
+    r.add_argument("--text", action="append", default=[], help="typed input instead of speech")
+    r.add_argument("--json", action="store_true", help="print results as JSON lines")
+    r.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                   help="override a node parameter (value parsed as YAML)")
+    r.set_defaults(func=cmd_run)
+
+    v = sub.add_parser("validate", help="check a graph config without loading any model")
+    v.add_argument("config")
+    v.set_defaults(func=cmd_validate)
+
+    pl = sub.add_parser("plugins", help="list installed plugins and their node types")
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=cmd_plugins)
+    return parser
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    return bool(args.verbose) and sys.stderr.isatty()
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from voiceflow.speech.audio import expand_inputs
+    from voiceflow.speech.transcriber import SpeechModel
+    from voiceflow.speech.writers import format_timestamp, write_transcript
+
+    files, failed = expand_inputs(args.audio)
+    for error in failed:
+        print(f"error: {error}", file=sys.stderr)
+    if not files:
+        return EXIT_ERROR
+    model = SpeechModel(args.model, args.engine, args.device, args.compute_type, args.threads,
+                        vad=args.vad_filter)
+    temps = tuple(t for t in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0) if t >= args.temperature)
+    for path in files:
+        try:
+            result = model.transcribe(
+                path, task=args.task, language=args.language, languages=args.languages,
+                channel=args.channel, beam_size=args.beam_size, temperature=temps or (1.0,),
+                initial_prompt=args.initial_prompt, hotwords=args.hotwords,
+                word_timestamps=args.word_timestamps, progress=_progress(args),
+            )
+        except VoiceflowError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed.append(str(e))
+            continue
+        if args.verbose:
+            for s in result.segments:
+                print(f"[{format_timestamp(s.start)} --> {format_timestamp(s.end)}] "
+                      f"[{s.language}] {s.text.strip()}")
+        lang = f"{result.language} ({result.language_probability:.2f})" if result.language else "-"
+        print(f"{path}: language {lang}: {result.text or '(no speech)'}")
+        write_transcript(result, path, args.output_dir, args.output_format)
+    return EXIT_ERROR if failed else 0
+
+
+def _parse_sets(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    import yaml
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        node, dot, param = key.partition(".")
+        if not sep or not dot or not node or not param:
+            raise VoiceflowError(f"--set {item!r}: expected NODE.PARAM=VALUE")
+        out.setdefault(node, {})[param] = yaml.safe_load(value)
+    return out
+
+
+def _describe(result: Any) -> str:
+    from voiceflow.messages import Answer, Command, Failure, ImageResult, Transcript
+
+    m = result.message
+    if isinstance(m, Failure):
+        return f"[{result.node}] FAILED: {m.error}"
+    if isinstance(m, Transcript):
+        return f"[{result.node}] ({m.language}) {m.text}"
+    if isinstance(m, Command):
+        args = ", ".join(f"{k}={v!r}" for k, v in m.args.items())
+        return f"[{result.node}] {m.intent}({args}) <- ({m.transcript.language}) {m.transcript.text}"
+    if isinstance(m, ImageResult):
+        return f"[{result.node}] image: {m.path} (seed {m.seed}) <- {m.prompt!r}"
+    if isinstance(m, Answer):
+        cites = "".join(f"\n    [{i}] {c.label()}: {c.text}" for i, c in enumerate(m.citations, 1))
+        return f"[{result.node}] {m.text}{cites}"
+    return f"[{result.node}] {m!r}"
+
+
+def _jsonable(obj: Any) -> Any:
+    if is_dataclass(obj) and not isinstance(obj, type):
+        data = {k: v for k, v in asdict(obj).items() if k != "samples"}
+        return {"type": type(obj).__name__, **{k: _jsonable(v) for k, v in data.items()}}
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from voiceflow.graph import load_graph
+    from voiceflow.messages import AudioClip, Failure, Message, Transcript
+    from voiceflow.runtime import GraphRunner, Result
+    from voiceflow.speech.audio import expand_inputs, load_audio
+
+    graph = load_graph(args.config, overrides=_parse_sets(args.set))
+    files, failed = expand_inputs(args.audio)
+    for error in failed:
+        print(f"error: {error}", file=sys.stderr)
+    if not files and not args.text:
+        if not failed:
+            print("error: give audio files or folders, or --text", file=sys.stderr)
+        return EXIT_ERROR
+    failures = 0
+
+    def show(result: Result) -> None:
+        nonlocal failures
+        failures += isinstance(result.message, Failure)
+        if args.json:
+            print(json.dumps({"node": result.node, **_jsonable(result.message)},
+                             ensure_ascii=False), flush=True)
+        else:
+            print(_describe(result), flush=True)
+
+    async def main() -> None:
+        async with GraphRunner(graph, show) as runner:
+            for text in args.text:
+                await runner.run([Transcript(text=text, language="", language_probability=0.0,
+                                             duration=0.0, source="text")])
+            for path in files:
+                try:
+                    samples = load_audio(path)
+                except VoiceflowError as e:
+                    print(f"error: {e}", file=sys.stderr)
+                    failed.append(str(e))
+                    continue
+                if not args.json:
+                    print(f"{path}:", flush=True)
+                messages: list[Message] = [AudioClip(samples, source=str(path))]
+                await runner.run(messages)
+
+    asyncio.run(main())
+    return EXIT_ERROR if failed or failures else 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from voiceflow.graph import load_graph
+
+    graph = load_graph(args.config)
+    print(f"{args.config}: ok ({len(graph.nodes)} nodes, {len(graph.routes)} routes)")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from voiceflow.plugins import load_registry
+
+    registry = load_registry()
+    if args.json:
+        print(json.dumps({p: types for p, types in registry.plugins.items()}))
+        return 0
+    for plugin, types in registry.plugins.items():
+        print(plugin)
+        for t in types:
+            cls = registry.nodes[t]
+            io = (f"{', '.join(a.__name__ for a in cls.accepts)} -> "
+                  f"{', '.join(e.__name__ for e in cls.emits) or '-'}")
+            print(f"  {t:<20} {io:<40} {cls.description}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except VoiceflowError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as e:  # a bug, not bad input: still one line, details on request
+        log.debug("unexpected error", exc_info=True)
+        print(f"error: unexpected {type(e).__name__}: {e} (--log-level DEBUG shows where)",
+              file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Run a graph on asyncio: a queue and a worker per node, fan-out along matching routes.
+
+A node that raises, or outlives its timeout, turns that message into a ``Failure`` sent to
+the output; every other branch carries on. A node whose ``start()`` failed answers each
+message with a ``Failure`` explaining why, so one missing model never stops the graph.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from voiceflow.graph import INPUT, OUTPUT, Graph
+from voiceflow.messages import Failure, Message
+from voiceflow.node import Context, Node
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Result:
+    node: str  # the node that emitted the message
+    message: Message
+
+
+class GraphRunner:
+    """Start the nodes once, then feed any number of message batches through the graph."""
+
+    def __init__(self, graph: Graph, on_result: Callable[[Result], None] | None = None) -> None:
+        self.graph = graph
+        self.on_result = on_result
+        self.nodes: dict[str, Node] = {
+            name: graph.registry.nodes[spec.type](spec.config, name)
+            for name, spec in graph.nodes.items()
+        }
+        self.contexts = {name: Context(name, graph.path.parent) for name in self.nodes}
+        self.start_errors: dict[str, str] = {}
+        self._results: list[Result] = []
+        self._queues: dict[str, asyncio.Queue[Message]] = {}
+        self._workers: list[asyncio.Task[None]] = []
+        self._pending = 0
+        self._idle: asyncio.Event | None = None
+        self._started = False
+
+    async def start(self) -> None:
+        for name, node in self.nodes.items():
+            try:
+                await node.start(self.contexts[name])
+            except Exception as e:  # a node that cannot start must not stop the others
+                self.start_errors[name] = f"{name} could not start: {e}"
+                log.warning("%s", self.start_errors[name])
+        self._idle = asyncio.Event()
+        self._idle.set()
+        for name in self.nodes:
+            self._queues[name] = asyncio.Queue()
+            self._workers.append(asyncio.create_task(self._work(name), name=f"node:{name}"))
+        self._started = True
+
+    async def stop(self) -> None:
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers.clear()
+        for node in self.nodes.values():
+            try:
+                await node.stop()
+            except Exception as e:
+                log.warning("%s: error while stopping: %s", node.name, e)
+
+    async def __aenter__(self) -> GraphRunner:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def run(self, messages: Iterable[Message]) -> list[Result]:
+        """Send messages in from ``input`` and wait until every branch has finished."""
+        if not self._started:
+            raise RuntimeError("GraphRunner.start() must be awaited before run()")
+        assert self._idle is not None
+        self._results = []
+        for msg in messages:
+            self._dispatch(INPUT, msg)
+        await self._idle.wait()
+        return self._results
+
+    def _dispatch(self, source: str, msg: Message) -> None:
+        if isinstance(msg, Failure):  # failures always surface, whatever the routes
+            self._emit(Result(source, msg))
+            return
+        for route in self.graph.successors(source):
+            if not route.when(msg):
+                continue
+            if route.target == OUTPUT:
+                self._emit(Result(source, msg))
+            elif isinstance(msg, self.nodes[route.target].accepts):
+                self._pending += 1
+                assert self._idle is not None
+                self._idle.clear()
+                self._queues[route.target].put_nowait(msg)
+
+    def _emit(self, result: Result) -> None:
+        self._results.append(result)
+        if self.on_result is not None:
+            self.on_result(result)
+
+    async def _work(self, name: str) -> None:
+        node, ctx, queue = self.nodes[name], self.contexts[name], self._queues[name]
+        timeout = self.graph.nodes[name].timeout
+        while True:
+            msg = await queue.get()
+            try:
+                if name in self.start_errors:
+                    self._dispatch(name, Failure(name, self.start_errors[name], type(msg).__name__))
+                    continue
+                async with asyncio.timeout(timeout):
+                    async for out in node.process(msg, ctx):
+                        self._dispatch(name, out)
+            except TimeoutError:
+                self._dispatch(name, Failure(name, f"timed out after {timeout:g} s",
+                                             type(msg).__name__))
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.debug("node %s failed", name, exc_info=True)
+                self._dispatch(name, Failure(name, f"{type(e).__name__}: {e}", type(msg).__name__))
+            finally:
+                self._pending -= 1
+                if self._pending == 0:
+                    assert self._idle is not None
+                    self._idle.set()
+
+
+async def run_graph_async(graph: Graph, messages: Iterable[Message],
+                          on_result: Callable[[Result], None] | None = None) -> list[Result]:
+    async with GraphRunner(graph, on_result) as runner:
+        return await runner.run(messages)
+
+
+def run_graph(graph: Graph, messages: Iterable[Message],
+              on_result: Callable[[Result], None] | None = None) -> list[Result]:
+    """Start the graph, run the messages through it, stop it; returns what reached output."""
+    return asyncio.run(run_graph_async(graph, messages, on_result))

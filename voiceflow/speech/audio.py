@@ -1,0 +1,113 @@
+"""Audio input: any container ffmpeg's libraries decode, to 16 kHz mono float32."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from voiceflow.errors import AudioError
+
+SAMPLE_RATE = 16000
+log = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS = frozenset(
+    ".wav .flac .mp3 .ogg .oga .opus .m4a .aac .wma .webm .mp4 .mkv .mov .avi .aiff .aif".split()
+)
+
+ChannelSpec = int | str | None  # None/"mix": downmix; 0/"left"; 1/"right"; N: that channel
+
+
+def _channel_index(channel: ChannelSpec) -> int | None:
+    if channel is None or channel == "mix":
+        return None
+    if channel == "left":
+        return 0
+    if channel == "right":
+        return 1
+    try:
+        return int(channel)
+    except (TypeError, ValueError):
+        raise AudioError(f"unknown channel {channel!r}: use mix, left, right or a number") from None
+
+
+def load_audio(path: str | Path, channel: ChannelSpec = None) -> np.ndarray:
+    """Decode a file to 16 kHz float32 samples.
+
+    Stereo recordings with one speaker per channel turn into nonsense when mixed, so a
+    single channel can be selected. A file cut short mid-stream yields what could be
+    decoded, with a warning; a file with no decodable audio raises ``AudioError``.
+    """
+    import av  # lazy: PyAV loads the ffmpeg libraries
+
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: file is empty (0 bytes)")
+    want = _channel_index(channel)
+    chunks: list[np.ndarray] = []
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError) as e:  # type: ignore[attr-defined]
+        raise AudioError(f"{path}: not a readable audio or video file ({_reason(e)})") from None
+    with container:
+        if not container.streams.audio:
+            raise AudioError(f"{path}: contains no audio stream")
+        stream = container.streams.audio[0]
+        n_channels = stream.codec_context.channels or 1
+        if want is not None and want >= n_channels:
+            raise AudioError(f"{path}: has {n_channels} channel(s), channel {want} asked for")
+        layout = "mono" if want is None else ("stereo" if n_channels == 2 else None)
+        resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    chunks.append(_pick(out.to_ndarray(), want))
+        except (av.error.FFmpegError, ValueError) as e:  # type: ignore[attr-defined]
+            if not chunks:
+                raise AudioError(f"{path}: corrupt audio ({_reason(e)})") from None
+            log.warning("%s: audio is truncated or corrupt after %.1f s; using what decoded",
+                        path, sum(len(c) for c in chunks) / SAMPLE_RATE)
+        for out in resampler.resample(None):
+            chunks.append(_pick(out.to_ndarray(), want))
+    if not chunks:
+        return np.zeros(0, dtype=np.float32)
+    return np.ascontiguousarray(np.concatenate(chunks), dtype=np.float32)
+
+
+def _pick(planes: np.ndarray, want: int | None) -> np.ndarray:
+    # fltp frames come as (channels, samples)
+    return planes[0] if want is None else planes[min(want, planes.shape[0] - 1)]
+
+
+def _reason(e: BaseException) -> str:
+    text = getattr(e, "strerror", None) or str(e)
+    return text.split(":")[-1].strip() or type(e).__name__
+
+
+def expand_inputs(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
+    """Files as given, folders expanded (recursively, sorted) to the audio/video inside.
+
+    Returns the files and one error line per argument that yields none, so a batch goes
+    on past a bad argument.
+    """
+    files: list[Path] = []
+    errors: list[str] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(
+                f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS
+            )
+            if not found:
+                errors.append(f"{p}: folder contains no audio or video files")
+            files.extend(found)
+        elif not p.exists():
+            errors.append(f"{p}: no such file")
+        else:
+            files.append(p)
+    return files, errors

@@ -1,0 +1,166 @@
+"""Convert CTranslate2 Whisper weights to an openai-whisper checkpoint.
+
+openai-whisper only loads torch checkpoints, while the shipped weights are CTranslate2
+``model.bin`` files. The layout (version 6, ``WhisperSpec``) is read directly, so neither
+ctranslate2 nor a network is needed. The result is cached next to the source, keyed by the
+source's size and modification time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from voiceflow.errors import ModelNotFoundError
+
+_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
+
+
+def _string(f: BinaryIO) -> str:
+    (n,) = struct.unpack("<H", f.read(2))
+    return f.read(n)[:-1].decode()
+
+
+def read_ct2(path: Path) -> dict[str, np.ndarray]:
+    """All variables of a CTranslate2 ``model.bin`` as float32 arrays (int8 dequantised)."""
+    raw: dict[str, np.ndarray] = {}
+    with open(path, "rb") as f:
+        (version,) = struct.unpack("<I", f.read(4))
+        if version != 6:
+            raise ModelNotFoundError(f"{path}: CTranslate2 model version {version}, expected 6")
+        spec = _string(f)
+        if spec != "WhisperSpec":
+            raise ModelNotFoundError(f"{path}: a {spec} model, not Whisper")
+        f.read(4)  # spec revision
+        (count,) = struct.unpack("<I", f.read(4))
+        for _ in range(count):
+            name = _string(f)
+            (rank,) = struct.unpack("<B", f.read(1))
+            dims = struct.unpack(f"<{rank}I", f.read(4 * rank))
+            (dtype, nbytes) = struct.unpack("<BI", f.read(5))
+            if dtype not in _DTYPES:
+                raise ModelNotFoundError(f"{path}: unsupported dtype {dtype} for {name}")
+            raw[name] = np.frombuffer(f.read(nbytes), dtype=_DTYPES[dtype]).reshape(dims)
+        (n_alias,) = struct.unpack("<I", f.read(4))
+        for _ in range(n_alias):
+            alias, target = _string(f), _string(f)
+            raw[alias] = raw[target]
+    out: dict[str, np.ndarray] = {}
+    for name, value in raw.items():
+        if name.endswith("_scale"):
+            continue
+        if value.dtype == np.int8 and name + "_scale" in raw:
+            value = value.astype(np.float32) / raw[name + "_scale"][:, None]
+        out[name] = value.astype(np.float32)
+    return out
+
+
+def _state_dict(v: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    sd: dict[str, np.ndarray] = {}
+
+    def attn(src: str, dst: str, fused_qkv: bool) -> None:
+        d = v[f"{src}/linear_0/weight"].shape[1]
+        if fused_qkv:
+            w, b = v[f"{src}/linear_0/weight"], v[f"{src}/linear_0/bias"]
+            sd[f"{dst}.query.weight"], sd[f"{dst}.query.bias"] = w[:d], b[:d]
+            sd[f"{dst}.key.weight"] = w[d : 2 * d]  # the key projection has no bias
+            sd[f"{dst}.value.weight"], sd[f"{dst}.value.bias"] = w[2 * d :], b[2 * d :]
+            out = "linear_1"
+        else:  # cross-attention: query alone, then fused key/value
+            sd[f"{dst}.query.weight"] = v[f"{src}/linear_0/weight"]
+            sd[f"{dst}.query.bias"] = v[f"{src}/linear_0/bias"]
+            w, b = v[f"{src}/linear_1/weight"], v[f"{src}/linear_1/bias"]
+            sd[f"{dst}.key.weight"] = w[:d]
+            sd[f"{dst}.value.weight"], sd[f"{dst}.value.bias"] = w[d:], b[d:]
+            out = "linear_2"
+        sd[f"{dst}.out.weight"] = v[f"{src}/{out}/weight"]
+        sd[f"{dst}.out.bias"] = v[f"{src}/{out}/bias"]
+
+    def norm(src: str, dst: str) -> None:
+        sd[f"{dst}.weight"], sd[f"{dst}.bias"] = v[f"{src}/gamma"], v[f"{src}/beta"]
+
+    def block(src: str, dst: str, cross: bool) -> None:
+        norm(f"{src}/self_attention/layer_norm", f"{dst}.attn_ln")
+        attn(f"{src}/self_attention", f"{dst}.attn", fused_qkv=True)
+        if cross:
+            norm(f"{src}/attention/layer_norm", f"{dst}.cross_attn_ln")
+            attn(f"{src}/attention", f"{dst}.cross_attn", fused_qkv=False)
+        norm(f"{src}/ffn/layer_norm", f"{dst}.mlp_ln")
+        for i, j in ((0, 0), (1, 2)):
+            sd[f"{dst}.mlp.{j}.weight"] = v[f"{src}/ffn/linear_{i}/weight"]
+            sd[f"{dst}.mlp.{j}.bias"] = v[f"{src}/ffn/linear_{i}/bias"]
+
+    def layers(prefix: str) -> int:
+        pat = re.compile(rf"^{prefix}/layer_(\d+)/")
+        return 1 + max(int(m.group(1)) for k in v if (m := pat.match(k)))
+
+    n_enc, n_dec = layers("encoder"), layers("decoder")
+    for conv in ("conv1", "conv2"):
+        for p in ("weight", "bias"):
+            sd[f"encoder.{conv}.{p}"] = v[f"encoder/{conv}/{p}"]
+    sd["encoder.positional_embedding"] = v["encoder/position_encodings/encodings"]
+    for i in range(n_enc):
+        block(f"encoder/layer_{i}", f"encoder.blocks.{i}", cross=False)
+    norm("encoder/layer_norm", "encoder.ln_post")
+    sd["decoder.token_embedding.weight"] = v["decoder/embeddings/weight"]
+    sd["decoder.positional_embedding"] = v["decoder/position_encodings/encodings"]
+    for i in range(n_dec):
+        block(f"decoder/layer_{i}", f"decoder.blocks.{i}", cross=True)
+    norm("decoder/layer_norm", "decoder.ln")
+
+    n_head = int(np.asarray(v["encoder/num_heads"]).reshape(-1)[0])
+    dec_heads = v.get("decoder/num_heads", v["encoder/num_heads"])
+    dims = {
+        "n_mels": sd["encoder.conv1.weight"].shape[1],
+        "n_audio_ctx": sd["encoder.positional_embedding"].shape[0],
+        "n_audio_state": sd["encoder.positional_embedding"].shape[1],
+        "n_audio_head": n_head,
+        "n_audio_layer": n_enc,
+        "n_vocab": sd["decoder.token_embedding.weight"].shape[0],
+        "n_text_ctx": sd["decoder.positional_embedding"].shape[0],
+        "n_text_state": sd["decoder.positional_embedding"].shape[1],
+        "n_text_head": int(np.asarray(dec_heads).reshape(-1)[0]),
+        "n_text_layer": n_dec,
+    }
+    return sd, {k: int(x) for k, x in dims.items()}
+
+
+def convert_ct2_to_openai(ct2_dir: Path, out_file: Path) -> Path:
+    """Write an openai-whisper checkpoint (``{"dims", "model_state_dict"}``) for a CT2 folder."""
+    import torch
+
+    sd, dims = _state_dict(read_ct2(ct2_dir / "model.bin"))
+    checkpoint = {
+        "dims": dims,
+        "model_state_dict": {k: torch.from_numpy(np.ascontiguousarray(a)) for k, a in sd.items()},
+    }
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_file.with_suffix(f".{os.getpid()}.tmp")
+    torch.save(checkpoint, tmp)
+    os.replace(tmp, out_file)
+    return out_file
+
+
+def openai_checkpoint(ct2_dir: Path, cache: Path) -> Path:
+    """The cached conversion of ``ct2_dir``, converting when missing or stale."""
+    st = (ct2_dir / "model.bin").stat()
+    key = f"{ct2_dir.name}-{st.st_size}-{int(st.st_mtime)}"
+    out = cache / "openai" / f"{key}.pt"
+    if not out.is_file():
+        convert_ct2_to_openai(ct2_dir, out)
+    return out
+
+
+def alignment_heads(ct2_dir: Path) -> list[list[int]] | None:
+    """Word-timestamp heads from the CT2 config; openai-whisper does not read them from a file."""
+    cfg = ct2_dir / "config.json"
+    if not cfg.is_file():
+        return None
+    heads = json.loads(cfg.read_text()).get("alignment_heads")
+    return [list(map(int, h)) for h in heads] if heads else None

@@ -1,0 +1,267 @@
+"""The speech model: audio in, a typed ``Transcript`` out, for any engine.
+
+Pipeline: decode -> voice activity -> chunks of at most one Whisper window, cut at pauses ->
+language per chunk (so a recording that switches language is tagged per segment) ->
+decode each chunk -> filter hallucinations -> one Transcript.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from voiceflow.errors import VoiceflowError
+from voiceflow.messages import Segment, Transcript, Word
+from voiceflow.speech.audio import SAMPLE_RATE, ChannelSpec, load_audio
+from voiceflow.speech.engines import DecodeOptions, SpeechEngine, create_engine
+from voiceflow.speech.models import resolve_model
+from voiceflow.speech.vad import SileroVad, VadOptions
+
+log = logging.getLogger(__name__)
+
+WINDOW_S = 30.0
+
+
+@dataclass(frozen=True)
+class Chunk:
+    start: int  # samples
+    end: int
+    regions: tuple[tuple[int, int], ...]
+
+
+def make_chunks(regions: Sequence[tuple[int, int]], max_len_s: float = WINDOW_S,
+                max_gap_s: float = 2.0) -> list[Chunk]:
+    """Group speech regions into chunks that fit one window, breaking at long pauses.
+
+    Long pauses are where a speaker or a language changes and where Whisper invents text,
+    so they never sit inside a chunk.
+    """
+    max_len, max_gap = int(max_len_s * SAMPLE_RATE), int(max_gap_s * SAMPLE_RATE)
+    chunks: list[Chunk] = []
+    group: list[tuple[int, int]] = []
+    for start, end in regions:
+        if group and (start - group[-1][1] > max_gap or end - group[0][0] > max_len):
+            chunks.append(Chunk(group[0][0], group[-1][1], tuple(group)))
+            group = []
+        group.append((start, end))
+    if group:
+        chunks.append(Chunk(group[0][0], group[-1][1], tuple(group)))
+    return chunks
+
+
+def pick_language(probs: dict[str, float], allowed: Sequence[str] | None) -> tuple[str, float]:
+    """Most probable language, restricted to ``allowed``; probability renormalised over it."""
+    if allowed:
+        sub = {k: probs.get(k, 0.0) for k in allowed}
+        total = sum(sub.values()) or 1.0
+        lang = max(sub, key=lambda k: sub[k])
+        return lang, sub[lang] / total
+    lang = max(probs, key=lambda k: probs[k])
+    return lang, probs[lang]
+
+
+class SpeechModel:
+    """A Whisper model behind one interface; ``voiceflow.load_model`` returns one."""
+
+    def __init__(self, model: str = "base", engine: str = "auto", device: str = "auto",
+                 compute_type: str = "auto", threads: int = 0,
+                 vad: VadOptions | None | bool = True) -> None:
+        self.source = resolve_model(model)
+        self.engine: SpeechEngine = create_engine(self.source, engine, device, compute_type, threads)
+        self.vad = SileroVad(vad if isinstance(vad, VadOptions) else None) if vad else None
+        self._lock = threading.Lock()  # engines are not safe to share across threads
+
+    @property
+    def engine_name(self) -> str:
+        return self.engine.name
+
+    def transcribe(
+        self,
+        audio: str | Path | np.ndarray,
+        *,
+        task: str = "transcribe",
+        language: str | None = None,
+        languages: Sequence[str] | None = None,
+        translate: bool = False,
+        channel: ChannelSpec = None,
+        beam_size: int = 5,
+        temperature: float | Sequence[float] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+        initial_prompt: str | None = None,
+        hotwords: str | None = None,
+        word_timestamps: bool = False,
+        no_speech_threshold: float | None = 0.6,
+        log_prob_threshold: float | None = -1.0,
+        compression_ratio_threshold: float | None = 2.4,
+        condition_on_previous_text: bool = False,
+        language_recheck_below: float = 0.8,
+        progress: bool = False,
+    ) -> Transcript:
+        """Transcribe a file path or 16 kHz mono float32 samples.
+
+        ``languages`` restricts language identification to a set (short utterances make it
+        unreliable); ``translate`` also fills ``Transcript.translation`` with English for
+        speech that is not English.
+        """
+        if task not in ("transcribe", "translate"):
+            raise VoiceflowError(f"unknown task {task!r}: use transcribe or translate")
+        source = str(audio) if isinstance(audio, (str, Path)) else ""
+        samples = load_audio(audio, channel) if isinstance(audio, (str, Path)) else _as_samples(audio)
+        duration = len(samples) / SAMPLE_RATE
+        if language and not self.engine.multilingual and language != "en":
+            raise VoiceflowError(f"model {self.source.name!r} is English-only; cannot force {language!r}")
+        temps = (temperature,) if isinstance(temperature, (int, float)) else tuple(temperature)
+        options = DecodeOptions(
+            task=task, beam_size=beam_size, temperature=temps, initial_prompt=initial_prompt,
+            hotwords=hotwords, word_timestamps=word_timestamps,
+            no_speech_threshold=no_speech_threshold, log_prob_threshold=log_prob_threshold,
+            compression_ratio_threshold=compression_ratio_threshold,
+            condition_on_previous_text=condition_on_previous_text,
+        )
+        if self.vad is not None:
+            chunks = make_chunks(self.vad.regions(samples))
+        else:
+            chunks = [Chunk(0, len(samples), ((0, len(samples)),))] if len(samples) else []
+
+        with self._lock:
+            labelled = self._languages(samples, chunks, language, languages, language_recheck_below)
+            segments = self._decode_all(samples, labelled, options, progress, source)
+            translation = None
+            if translate and task == "transcribe" and any(lang != "en" for _, lang, _ in labelled):
+                english = self._decode_all(
+                    samples, labelled, replace(options, task="translate", word_timestamps=False),
+                    False, source, only_foreign=True,
+                )
+                translation = _join(_merge_translation(segments, english))
+        return _assemble(segments, labelled, duration, task, source, translation)
+
+    def _languages(self, samples: np.ndarray, chunks: list[Chunk], forced: str | None,
+                   allowed: Sequence[str] | None, recheck_below: float,
+                   ) -> list[tuple[Chunk, str, float]]:
+        if forced:
+            return [(c, forced, 1.0) for c in chunks]
+        if not self.engine.multilingual:
+            return [(c, "en", 1.0) for c in chunks]
+        out: list[tuple[Chunk, str, float]] = []
+        for chunk in chunks:
+            lang, prob = pick_language(
+                self.engine.language_probs(samples[chunk.start : chunk.end]), allowed
+            )
+            if prob >= recheck_below or len(chunk.regions) == 1:
+                out.append((chunk, lang, prob))
+                continue
+            # Unsure about a chunk of several regions: the language may change inside it.
+            out.extend(self._split_by_language(samples, chunk, allowed))
+        return out
+
+    def _split_by_language(self, samples: np.ndarray, chunk: Chunk,
+                           allowed: Sequence[str] | None) -> list[tuple[Chunk, str, float]]:
+        runs: list[tuple[list[tuple[int, int]], str, list[float]]] = []
+        for region in chunk.regions:
+            lang, prob = pick_language(self.engine.language_probs(samples[region[0] : region[1]]),
+                                       allowed)
+            if runs and runs[-1][1] == lang:
+                runs[-1][0].append(region)
+                runs[-1][2].append(prob)
+            else:
+                runs.append(([region], lang, [prob]))
+        return [(Chunk(r[0][0], r[-1][1], tuple(r)), lang, float(np.mean(p))) for r, lang, p in runs]
+
+    def _decode_all(self, samples: np.ndarray, labelled: list[tuple[Chunk, str, float]],
+                    options: DecodeOptions, progress: bool, source: str,
+                    only_foreign: bool = False) -> list[Segment]:
+        from tqdm import tqdm
+
+        total = sum(c.end - c.start for c, _, _ in labelled) / SAMPLE_RATE
+        bar = tqdm(total=round(total, 1), unit="s", disable=not progress or total < 1,
+                   desc=Path(source).name or "audio", leave=False)
+        out: list[Segment] = []
+        with bar:
+            for chunk, lang, prob in labelled:
+                if only_foreign and lang == "en":
+                    continue
+                offset = chunk.start / SAMPLE_RATE
+                for s in self.engine.decode(samples[chunk.start : chunk.end], lang, options):
+                    if not s.text.strip() or _is_hallucination(s, options):
+                        continue
+                    out.append(_shift(s, offset, len(out), prob,
+                                      limit=chunk.end / SAMPLE_RATE))
+                bar.update(round((chunk.end - chunk.start) / SAMPLE_RATE, 1))
+        return out
+
+
+def _is_hallucination(s: Segment, o: DecodeOptions) -> bool:
+    """Whisper's own rule, applied again per segment: likely silence and low confidence."""
+    return (
+        o.no_speech_threshold is not None
+        and o.log_prob_threshold is not None
+        and s.no_speech_prob > o.no_speech_threshold
+        and s.avg_logprob < o.log_prob_threshold
+    )
+
+
+def _shift(s: Segment, offset: float, index: int, prob: float, limit: float) -> Segment:
+    def t(x: float) -> float:
+        return round(float(min(x + offset, limit)), 3)
+
+    return replace(
+        s, id=index, start=t(s.start), end=t(s.end), language_probability=round(prob, 4),
+        words=tuple(Word(t(w.start), t(w.end), w.word, float(w.probability)) for w in s.words),
+    )
+
+
+def _merge_translation(original: list[Segment], english: list[Segment]) -> list[str]:
+    """English text in time order: translated segments for foreign speech, originals for English."""
+    parts = [(s.start, s.text) for s in original if s.language == "en"]
+    parts += [(s.start, s.text) for s in english]
+    return [text for _, text in sorted(parts)]
+
+
+def _join(texts: list[str]) -> str:
+    return " ".join(t.strip() for t in texts if t.strip())
+
+
+def _assemble(segments: list[Segment], labelled: list[tuple[Chunk, str, float]], duration: float,
+              task: str, source: str, translation: str | None) -> Transcript:
+    if not labelled:
+        return Transcript(text="", language="", language_probability=0.0, duration=duration,
+                          task=task, source=source)
+    # The recording's language is the one spoken longest; its probability, duration-weighted.
+    weight: dict[str, float] = {}
+    prob: dict[str, float] = {}
+    for chunk, lang, p in labelled:
+        n = chunk.end - chunk.start
+        weight[lang] = weight.get(lang, 0.0) + n
+        prob[lang] = prob.get(lang, 0.0) + p * n
+    language = max(weight, key=lambda k: weight[k])
+    return Transcript(
+        text=_join([s.text for s in segments]),
+        language=language,
+        language_probability=round(prob[language] / weight[language], 4),
+        duration=round(duration, 3),
+        task=task,
+        segments=tuple(segments),
+        source=source,
+        translation=translation,
+    )
+
+
+def _as_samples(audio: np.ndarray) -> np.ndarray:
+    a = np.asarray(audio)
+    if a.ndim == 2:  # (samples, channels) or (channels, samples): mix down
+        a = a.mean(axis=0 if a.shape[0] < a.shape[1] else 1)
+    if a.ndim != 1:
+        raise VoiceflowError(f"audio array must be 1-D mono samples at 16 kHz, got shape {a.shape}")
+    if a.dtype.kind in "iu":
+        a = a / float(np.iinfo(a.dtype).max)
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def load_model(name: str = "base", engine: str = "auto", device: str = "auto",
+               compute_type: str = "auto", threads: int = 0) -> SpeechModel:
+    """Load a Whisper model: ``voiceflow.load_model("base").transcribe("talk.mp3")``."""
+    return SpeechModel(name, engine, device, compute_type, threads)
