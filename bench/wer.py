@@ -1,6 +1,6 @@
 """Word error rate and language ID on the FLEURS reference clips, per language.
 
-    python bench/wer.py [--engine faster-whisper|openai-whisper] [--beam_size 5]
+python bench/wer.py [--engine faster-whisper|openai-whisper] [--beam_size 5]
 """
 
 from __future__ import annotations
@@ -41,13 +41,22 @@ def evaluate(model, beam_size: int = 5, folder: Path = FLEURS) -> list[ClipResul
         reference = normalize(audio.with_suffix(".txt").read_text(encoding="utf-8"))
         # Transcribe in the spoken language so WER measures recognition, not language ID.
         detected = model.transcribe(audio, beam_size=beam_size)
-        forced = detected if detected.language == lang else model.transcribe(
-            audio, language=lang, beam_size=beam_size)
+        forced = (
+            detected
+            if detected.language == lang
+            else model.transcribe(audio, language=lang, beam_size=beam_size)
+        )
         hypothesis = normalize(forced.text)
-        results.append(ClipResult(audio.stem, lang, detected.language,
-                                  detected.language_probability,
-                                  jiwer.wer(reference, hypothesis) if hypothesis else 1.0,
-                                  len(reference.split())))
+        results.append(
+            ClipResult(
+                audio.stem,
+                lang,
+                detected.language,
+                detected.language_probability,
+                jiwer.wer(reference, hypothesis) if hypothesis else 1.0,
+                len(reference.split()),
+            )
+        )
     return results
 
 
@@ -76,8 +85,10 @@ def main() -> int:
     model = SpeechModel(args.model, args.engine, threads=args.threads)
     start = time.perf_counter()
     results = evaluate(model, args.beam_size)
-    print(f"Whisper {args.model}, {args.engine}, beam {args.beam_size} "
-          f"({time.perf_counter() - start:.0f} s)\n")
+    print(
+        f"Whisper {args.model}, {args.engine}, beam {args.beam_size} "
+        f"({time.perf_counter() - start:.0f} s)\n"
+    )
     print(table(results))
     return 0
 

@@ -23,8 +23,9 @@ def test_greedy_tokens_identical_on_jfk(data, tmp_path):
     audio = load_audio(data / "jfk.flac")
     mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), model.dims.n_mels)
 
-    options = whisper.DecodingOptions(language="en", temperature=0.0, without_timestamps=True,
-                                      fp16=False)
+    options = whisper.DecodingOptions(
+        language="en", temperature=0.0, without_timestamps=True, fp16=False
+    )
     reference = whisper.decode(model, mel, options)
     tokenizer = whisper.tokenizer.get_tokenizer(True, language="en", task="transcribe")
 
@@ -54,5 +55,6 @@ def test_converted_weights_match_and_cache_is_reused(tmp_path):
     qkv = ct2["decoder/layer_0/self_attention/linear_0/weight"]
     sd = state["model_state_dict"]
     np.testing.assert_array_equal(sd["decoder.blocks.0.attn.key.weight"].numpy(), qkv[d : 2 * d])
-    np.testing.assert_array_equal(sd["encoder.ln_post.weight"].numpy(),
-                                  ct2["encoder/layer_norm/gamma"])
+    np.testing.assert_array_equal(
+        sd["encoder.ln_post.weight"].numpy(), ct2["encoder/layer_norm/gamma"]
+    )

@@ -10,10 +10,14 @@ from voiceflow.speech.audio import load_audio
 
 pytestmark = pytest.mark.slow
 
-JFK = ("and so my fellow americans ask not what your country can do for you "
-       "ask what you can do for your country")
-LEFT = ("he began a confused complaint against the wizard who had vanished behind the "
-        "curtain on the left")
+JFK = (
+    "and so my fellow americans ask not what your country can do for you "
+    "ask what you can do for your country"
+)
+LEFT = (
+    "he began a confused complaint against the wizard who had vanished behind the "
+    "curtain on the left"
+)
 RIGHT = "the horizon seems extremely distant"
 
 
@@ -55,11 +59,13 @@ def test_language_changes_are_tagged_per_segment(faster_base, data):
 
 
 def test_allowed_languages_restrict_identification(faster_base, data):
-    t = faster_base.transcribe(data / "commands" / "living_room_light_es.wav",
-                               languages=["en", "de"])
+    t = faster_base.transcribe(
+        data / "commands" / "living_room_light_es.wav", languages=["en", "de"]
+    )
     assert t.language in ("en", "de")
-    t = faster_base.transcribe(data / "commands" / "living_room_light_es.wav",
-                               languages=["en", "es", "de", "fr", "pt"])
+    t = faster_base.transcribe(
+        data / "commands" / "living_room_light_es.wav", languages=["en", "es", "de", "fr", "pt"]
+    )
     assert t.language == "es"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -11,6 +11,9 @@ from voiceflow.intents import DEFAULT_TABLE, IntentRecognizer
 from voiceflow.messages import AudioClip, Command, Message, Transcript
 from voiceflow.node import Context, Node, NodeConfig
 from voiceflow.plugins import hookimpl
+
+if TYPE_CHECKING:
+    from voiceflow.speech.transcriber import SpeechModel
 
 
 class WhisperNode(Node):
@@ -40,7 +43,7 @@ class WhisperNode(Node):
 
     def __init__(self, config: NodeConfig | None = None, name: str = "") -> None:
         super().__init__(config, name)
-        self.model = None
+        self.model: SpeechModel | None = None
 
     async def start(self, ctx: Context) -> None:
         from voiceflow.speech.transcriber import SpeechModel
@@ -54,9 +57,14 @@ class WhisperNode(Node):
         assert isinstance(msg, AudioClip) and self.model is not None
         c = self.config
         transcript: Transcript = await ctx.run_blocking(
-            self.model.transcribe, msg.samples, language=c.language, languages=c.languages,
-            translate=c.translate != "never", beam_size=c.beam_size,
-            word_timestamps=c.word_timestamps, initial_prompt=c.initial_prompt,
+            self.model.transcribe,
+            msg.samples,
+            language=c.language,
+            languages=c.languages,
+            translate=c.translate != "never",
+            beam_size=c.beam_size,
+            word_timestamps=c.word_timestamps,
+            initial_prompt=c.initial_prompt,
             hotwords=c.hotwords,
         )
         if c.translate == "always" and transcript.translation is None:

@@ -36,8 +36,12 @@ def _csv(value: str) -> list[str]:
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="base", help="model name (base, tiny.en, small, ...), a "
-                   "CTranslate2 folder or an openai-whisper .pt file (default: base, shipped)")
+    p.add_argument(
+        "--model",
+        default="base",
+        help="model name (base, tiny.en, small, ...), a "
+        "CTranslate2 folder or an openai-whisper .pt file (default: base, shipped)",
+    )
     p.add_argument("--engine", default="auto", choices=["auto", "faster-whisper", "openai-whisper"])
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--compute_type", default="auto", help="faster-whisper: int8, float32, float16")
@@ -54,15 +58,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(t)
     t.add_argument("--task", default="transcribe", choices=["transcribe", "translate"])
     t.add_argument("--language", default=None, help="force a language code (e.g. en, de)")
-    t.add_argument("--languages", type=_csv, default=None,
-                   help="restrict language identification to these codes, e.g. en,es,de")
-    t.add_argument("--output_format", "-f", default="all",
-                   choices=["txt", "vtt", "srt", "tsv", "json", "all"])
+    t.add_argument(
+        "--languages",
+        type=_csv,
+        default=None,
+        help="restrict language identification to these codes, e.g. en,es,de",
+    )
+    t.add_argument(
+        "--output_format", "-f", default="all", choices=["txt", "vtt", "srt", "tsv", "json", "all"]
+    )
     t.add_argument("--output_dir", "-o", default=".")
     _flag(t, "--word_timestamps", False, "word-level timestamps")
     t.add_argument("--beam_size", type=int, default=5)
-    t.add_argument("--temperature", type=float, default=0.0,
-                   help="first temperature; falls back upward on failed decodes")
+    t.add_argument(
+        "--temperature",
+        type=float,
+        default=0.0,
+        help="first temperature; falls back upward on failed decodes",
+    )
     t.add_argument("--initial_prompt", default=None)
     t.add_argument("--hotwords", default=None, help="words to favour (names, jargon)")
     t.add_argument("--channel", default="mix", help="mix, left, right or a channel number")
@@ -75,8 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("audio", nargs="*", help="files or folders")
     r.add_argument("--text", action="append", default=[], help="typed input instead of speech")
     r.add_argument("--json", action="store_true", help="print results as JSON lines")
-    r.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
-                   help="override a node parameter (value parsed as YAML)")
+    r.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NODE.PARAM=VALUE",
+        help="override a node parameter (value parsed as YAML)",
+    )
     r.set_defaults(func=cmd_run)
 
     v = sub.add_parser("validate", help="check a graph config without loading any model")
@@ -103,16 +121,24 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
     if not files:
         return EXIT_ERROR
-    model = SpeechModel(args.model, args.engine, args.device, args.compute_type, args.threads,
-                        vad=args.vad_filter)
+    model = SpeechModel(
+        args.model, args.engine, args.device, args.compute_type, args.threads, vad=args.vad_filter
+    )
     temps = tuple(t for t in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0) if t >= args.temperature)
     for path in files:
         try:
             result = model.transcribe(
-                path, task=args.task, language=args.language, languages=args.languages,
-                channel=args.channel, beam_size=args.beam_size, temperature=temps or (1.0,),
-                initial_prompt=args.initial_prompt, hotwords=args.hotwords,
-                word_timestamps=args.word_timestamps, progress=_progress(args),
+                path,
+                task=args.task,
+                language=args.language,
+                languages=args.languages,
+                channel=args.channel,
+                beam_size=args.beam_size,
+                temperature=temps or (1.0,),
+                initial_prompt=args.initial_prompt,
+                hotwords=args.hotwords,
+                word_timestamps=args.word_timestamps,
+                progress=_progress(args),
             )
         except VoiceflowError as e:
             print(f"error: {e}", file=sys.stderr)
@@ -120,8 +146,10 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             continue
         if args.verbose:
             for s in result.segments:
-                print(f"[{format_timestamp(s.start)} --> {format_timestamp(s.end)}] "
-                      f"[{s.language}] {s.text.strip()}")
+                print(
+                    f"[{format_timestamp(s.start)} --> {format_timestamp(s.end)}] "
+                    f"[{s.language}] {s.text.strip()}"
+                )
         lang = f"{result.language} ({result.language_probability:.2f})" if result.language else "-"
         print(f"{path}: language {lang}: {result.text or '(no speech)'}")
         write_transcript(result, path, args.output_dir, args.output_format)
@@ -151,7 +179,9 @@ def _describe(result: Any) -> str:
         return f"[{result.node}] ({m.language}) {m.text}"
     if isinstance(m, Command):
         args = ", ".join(f"{k}={v!r}" for k, v in m.args.items())
-        return f"[{result.node}] {m.intent}({args}) <- ({m.transcript.language}) {m.transcript.text}"
+        return (
+            f"[{result.node}] {m.intent}({args}) <- ({m.transcript.language}) {m.transcript.text}"
+        )
     if isinstance(m, ImageResult):
         return f"[{result.node}] image: {m.path} (seed {m.seed}) <- {m.prompt!r}"
     if isinstance(m, Answer):
@@ -193,16 +223,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         nonlocal failures
         failures += isinstance(result.message, Failure)
         if args.json:
-            print(json.dumps({"node": result.node, **_jsonable(result.message)},
-                             ensure_ascii=False), flush=True)
+            print(
+                json.dumps({"node": result.node, **_jsonable(result.message)}, ensure_ascii=False),
+                flush=True,
+            )
         else:
             print(_describe(result), flush=True)
 
     async def main() -> None:
         async with GraphRunner(graph, show) as runner:
             for text in args.text:
-                await runner.run([Transcript(text=text, language="", language_probability=0.0,
-                                             duration=0.0, source="text")])
+                await runner.run(
+                    [
+                        Transcript(
+                            text=text,
+                            language="",
+                            language_probability=0.0,
+                            duration=0.0,
+                            source="text",
+                        )
+                    ]
+                )
             for path in files:
                 try:
                     samples = load_audio(path)
@@ -238,15 +279,23 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(plugin)
         for t in types:
             cls = registry.nodes[t]
-            io = (f"{', '.join(a.__name__ for a in cls.accepts)} -> "
-                  f"{', '.join(e.__name__ for e in cls.emits) or '-'}")
+            io = (
+                f"{', '.join(a.__name__ for a in cls.accepts)} -> "
+                f"{', '.join(e.__name__ for e in cls.emits) or '-'}"
+            )
             print(f"  {t:<20} {io:<40} {cls.description}")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Files may follow options (`run CONFIG --json a.wav b.wav`): argparse leaves such
+    # positionals unclaimed, so they are appended to the file list here.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not hasattr(args, "audio") or any(e.startswith("-") for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.audio = [*args.audio, *extra]
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
     func: Callable[[argparse.Namespace], int] = args.func
     try:
@@ -259,8 +308,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception as e:  # a bug, not bad input: still one line, details on request
         log.debug("unexpected error", exc_info=True)
-        print(f"error: unexpected {type(e).__name__}: {e} (--log-level DEBUG shows where)",
-              file=sys.stderr)
+        print(
+            f"error: unexpected {type(e).__name__}: {e} (--log-level DEBUG shows where)",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomllib
 import yaml
 from pydantic import ValidationError
 
@@ -83,7 +83,7 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str,
     return data
 
 
-class _Lines(dict):  # type: ignore[type-arg]
+class _Lines(dict[Any, Any]):
     def __init__(self) -> None:
         super().__init__()
         self.lines: dict[Any, int] = {}
@@ -101,6 +101,7 @@ def _line(d: Any, key: str | None = None) -> int | None:
 
 def _expand_env(value: Any, missing: list[str]) -> Any:
     if isinstance(value, str):
+
         def sub(m: re.Match[str]) -> str:
             if m.group(1) in os.environ:
                 return os.environ[m.group(1)]
@@ -125,7 +126,7 @@ def read_config(path: Path) -> dict[str, Any]:
         if path.suffix == ".toml":
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         else:
-            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.').upper()}: {e}") from None
     if not isinstance(data, dict):
@@ -133,8 +134,11 @@ def read_config(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_graph(path: str | Path, registry: Registry | None = None,
-               overrides: dict[str, dict[str, Any]] | None = None) -> Graph:
+def load_graph(
+    path: str | Path,
+    registry: Registry | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> Graph:
     """Load and validate a graph; raises ``GraphError`` listing every problem found.
 
     ``overrides`` merges extra params into named nodes (``{"paint": {"model": "..."}}``).
@@ -145,7 +149,9 @@ def load_graph(path: str | Path, registry: Registry | None = None,
     missing: list[str] = []
     data = _expand_env(data, missing)
     for var in dict.fromkeys(missing):
-        issues.append(Issue(None, f"environment variable {var} is not set (referenced as ${{{var}}})"))
+        issues.append(
+            Issue(None, f"environment variable {var} is not set (referenced as ${{{var}}})")
+        )
 
     plugin_dirs = [
         (path.parent / p).resolve() for p in (data.get("plugins") or {}).get("paths", [])
@@ -166,8 +172,12 @@ def load_graph(path: str | Path, registry: Registry | None = None,
     return Graph(path, nodes, routes, registry, plugin_dirs)
 
 
-def _parse_nodes(data: dict[str, Any], registry: Registry, issues: list[Issue],
-                 overrides: dict[str, dict[str, Any]]) -> dict[str, NodeSpec]:
+def _parse_nodes(
+    data: dict[str, Any],
+    registry: Registry,
+    issues: list[Issue],
+    overrides: dict[str, dict[str, Any]],
+) -> dict[str, NodeSpec]:
     raw_nodes = data.get("nodes")
     if not isinstance(raw_nodes, dict) or not raw_nodes:
         issues.append(Issue(_line(data, "nodes"), "'nodes' must be a non-empty mapping"))
@@ -184,8 +194,12 @@ def _parse_nodes(data: dict[str, Any], registry: Registry, issues: list[Issue],
         cls = registry.get(spec["type"])
         if cls is None:
             known = ", ".join(sorted(registry.nodes)) or "none"
-            issues.append(Issue(_line(spec, "type"),
-                                f"node {name!r}: unknown node type {spec['type']!r} (known: {known})"))
+            issues.append(
+                Issue(
+                    _line(spec, "type"),
+                    f"node {name!r}: unknown node type {spec['type']!r} (known: {known})",
+                )
+            )
             continue
         extra = set(spec) - {"type", "params", "timeout"}
         if extra:
@@ -196,13 +210,20 @@ def _parse_nodes(data: dict[str, Any], registry: Registry, issues: list[Issue],
         except ValidationError as e:
             for err in e.errors():
                 where = ".".join(str(x) for x in err["loc"]) or "params"
-                issues.append(Issue(_line(spec.get("params"), str(err["loc"][0]) if err["loc"] else None)
-                                    or _line(spec, "params") or line,
-                                    f"node {name!r}: params.{where}: {err['msg']}"))
+                issues.append(
+                    Issue(
+                        _line(spec.get("params"), str(err["loc"][0]) if err["loc"] else None)
+                        or _line(spec, "params")
+                        or line,
+                        f"node {name!r}: params.{where}: {err['msg']}",
+                    )
+                )
             continue
         timeout = spec.get("timeout")
         if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
-            issues.append(Issue(_line(spec, "timeout"), f"node {name!r}: timeout must be > 0 seconds"))
+            issues.append(
+                Issue(_line(spec, "timeout"), f"node {name!r}: timeout must be > 0 seconds")
+            )
             continue
         nodes[name] = NodeSpec(name, spec["type"], config, timeout, line)
     return nodes
@@ -215,8 +236,9 @@ def _emits(name: str, nodes: dict[str, NodeSpec], registry: Registry) -> tuple[t
     return (*cls.emits, Failure)
 
 
-def _parse_routes(data: dict[str, Any], nodes: dict[str, NodeSpec], registry: Registry,
-                  issues: list[Issue]) -> list[Route]:
+def _parse_routes(
+    data: dict[str, Any], nodes: dict[str, NodeSpec], registry: Registry, issues: list[Issue]
+) -> list[Route]:
     raw_routes = data.get("routes")
     if not isinstance(raw_routes, list) or not raw_routes:
         issues.append(Issue(_line(data, "routes"), "'routes' must be a non-empty list"))
@@ -236,14 +258,25 @@ def _parse_routes(data: dict[str, Any], nodes: dict[str, NodeSpec], registry: Re
         targets = raw["to"] if isinstance(raw["to"], list) else [raw["to"]]
         for src in sources:
             for dst in targets:
-                bad = [n for n, ok in ((src, src == INPUT or src in nodes),
-                                       (dst, dst == OUTPUT or dst in nodes)) if not ok]
+                bad = [
+                    n
+                    for n, ok in (
+                        (src, src == INPUT or src in nodes),
+                        (dst, dst == OUTPUT or dst in nodes),
+                    )
+                    if not ok
+                ]
                 if bad:
                     issues.append(Issue(line, f"route {src} -> {dst}: no node named {bad[0]!r}"))
                     continue
                 if dst == INPUT or src == OUTPUT:
-                    issues.append(Issue(line, f"route {src} -> {dst}: input has no inbound and "
-                                              "output no outbound routes"))
+                    issues.append(
+                        Issue(
+                            line,
+                            f"route {src} -> {dst}: input has no inbound and "
+                            "output no outbound routes",
+                        )
+                    )
                     continue
                 if not _types_meet(src, dst, when, nodes, registry):
                     issues.append(Issue(line, _mismatch(src, dst, when, nodes, registry)))
@@ -252,8 +285,9 @@ def _parse_routes(data: dict[str, Any], nodes: dict[str, NodeSpec], registry: Re
     return routes
 
 
-def _types_meet(src: str, dst: str, when: When, nodes: dict[str, NodeSpec],
-                registry: Registry) -> bool:
+def _types_meet(
+    src: str, dst: str, when: When, nodes: dict[str, NodeSpec], registry: Registry
+) -> bool:
     if dst == OUTPUT:
         return True
     emitted = _emits(src, nodes, registry)
@@ -264,13 +298,16 @@ def _types_meet(src: str, dst: str, when: When, nodes: dict[str, NodeSpec],
     return any(issubclass(e, a) for e in emitted for a in accepts if e is not Failure)
 
 
-def _mismatch(src: str, dst: str, when: When, nodes: dict[str, NodeSpec],
-              registry: Registry) -> str:
+def _mismatch(
+    src: str, dst: str, when: When, nodes: dict[str, NodeSpec], registry: Registry
+) -> str:
     emitted = [t.__name__ for t in _emits(src, nodes, registry) if t is not Failure]
     accepts = [t.__name__ for t in registry.nodes[nodes[dst].type].accepts]
     extra = f" (narrowed by when: intent {list(when.intent)})" if when.intent else ""
-    return (f"route {src} -> {dst}: {src} emits {emitted}{extra} but {dst} accepts {accepts}; "
-            "no message type can pass")
+    return (
+        f"route {src} -> {dst}: {src} emits {emitted}{extra} but {dst} accepts {accepts}; "
+        "no message type can pass"
+    )
 
 
 def _check_cycles(routes: list[Route], issues: list[Issue]) -> None:
@@ -283,7 +320,11 @@ def _check_cycles(routes: list[Route], issues: list[Issue]) -> None:
         state[node] = 1
         for r in graph.get(node, []):
             if state.get(r.target) == 1:
-                cycle = [*path[path.index(r.target):], r.target] if r.target in path else [node, r.target]
+                cycle = (
+                    [*path[path.index(r.target) :], r.target]
+                    if r.target in path
+                    else [node, r.target]
+                )
                 issues.append(Issue(r.line, f"cycle: {' -> '.join(cycle)}"))
             elif state.get(r.target) is None:
                 visit(r.target, [*path, r.target])

@@ -68,8 +68,9 @@ class IntentRecognizer:
                     return m
         return None
 
-    def recognize(self, text: str, language: str = "en",
-                  english: str | None = None) -> IntentMatch | None:
+    def recognize(
+        self, text: str, language: str = "en", english: str | None = None
+    ) -> IntentMatch | None:
         original = normalize(text)
         translated = normalize(english) if english and language != "en" else None
         for intent in self.table:

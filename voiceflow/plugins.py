@@ -66,8 +66,12 @@ def _load_folder_module(path: Path) -> ModuleType:
     return module
 
 
-def load_registry(plugin_dirs: Iterable[str | Path] = (), *, entry_point_plugins: bool = True,
-                  extra: Iterable[tuple[str, object]] = ()) -> Registry:
+def load_registry(
+    plugin_dirs: Iterable[str | Path] = (),
+    *,
+    entry_point_plugins: bool = True,
+    extra: Iterable[tuple[str, object]] = (),
+) -> Registry:
     """Build a fresh registry: core nodes, entry points, folder plugins and ``extra`` objects.
 
     A new pluggy manager per call, so tests can register plugins without global state.
@@ -124,6 +128,4 @@ def _check_node_class(cls: object, plugin: str) -> None:
     if not (isinstance(cls, type) and issubclass(cls, Node)):
         raise ConfigError(f"plugin {plugin!r} registered {cls!r}, which is not a voiceflow.Node")
     if not cls.type_name or not cls.accepts:
-        raise ConfigError(
-            f"plugin {plugin!r}: node {cls.__name__} must set type_name and accepts"
-        )
+        raise ConfigError(f"plugin {plugin!r}: node {cls.__name__} must set type_name and accepts")

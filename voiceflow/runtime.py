@@ -120,8 +120,9 @@ class GraphRunner:
                     async for out in node.process(msg, ctx):
                         self._dispatch(name, out)
             except TimeoutError:
-                self._dispatch(name, Failure(name, f"timed out after {timeout:g} s",
-                                             type(msg).__name__))
+                self._dispatch(
+                    name, Failure(name, f"timed out after {timeout:g} s", type(msg).__name__)
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as e:
@@ -134,13 +135,15 @@ class GraphRunner:
                     self._idle.set()
 
 
-async def run_graph_async(graph: Graph, messages: Iterable[Message],
-                          on_result: Callable[[Result], None] | None = None) -> list[Result]:
+async def run_graph_async(
+    graph: Graph, messages: Iterable[Message], on_result: Callable[[Result], None] | None = None
+) -> list[Result]:
     async with GraphRunner(graph, on_result) as runner:
         return await runner.run(messages)
 
 
-def run_graph(graph: Graph, messages: Iterable[Message],
-              on_result: Callable[[Result], None] | None = None) -> list[Result]:
+def run_graph(
+    graph: Graph, messages: Iterable[Message], on_result: Callable[[Result], None] | None = None
+) -> list[Result]:
     """Start the graph, run the messages through it, stop it; returns what reached output."""
     return asyncio.run(run_graph_async(graph, messages, on_result))

@@ -14,7 +14,8 @@ SAMPLE_RATE = 16000
 log = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = frozenset(
-    ".wav .flac .mp3 .ogg .oga .opus .m4a .aac .wma .webm .mp4 .mkv .mov .avi .aiff .aif".split()
+    {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma", ".webm"}
+    | {".mp4", ".mkv", ".mov", ".avi", ".aiff", ".aif"}
 )
 
 ChannelSpec = int | str | None  # None/"mix": downmix; 0/"left"; 1/"right"; N: that channel
@@ -53,7 +54,7 @@ def load_audio(path: str | Path, channel: ChannelSpec = None) -> np.ndarray:
     chunks: list[np.ndarray] = []
     try:
         container = av.open(str(path), metadata_errors="ignore")
-    except (av.error.FFmpegError, UnicodeDecodeError) as e:  # type: ignore[attr-defined]
+    except (av.error.FFmpegError, UnicodeDecodeError) as e:
         raise AudioError(f"{path}: not a readable audio or video file ({_reason(e)})") from None
     with container:
         if not container.streams.audio:
@@ -68,14 +69,21 @@ def load_audio(path: str | Path, channel: ChannelSpec = None) -> np.ndarray:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
                     chunks.append(_pick(out.to_ndarray(), want))
-        except (av.error.FFmpegError, ValueError) as e:  # type: ignore[attr-defined]
+        except (av.error.FFmpegError, ValueError) as e:
             if not chunks:
                 raise AudioError(f"{path}: corrupt audio ({_reason(e)})") from None
-            log.warning("%s: audio is truncated or corrupt after %.1f s; using what decoded",
-                        path, sum(len(c) for c in chunks) / SAMPLE_RATE)
+            log.warning(
+                "%s: audio is truncated or corrupt after %.1f s; using what decoded",
+                path,
+                sum(len(c) for c in chunks) / SAMPLE_RATE,
+            )
         for out in resampler.resample(None):
             chunks.append(_pick(out.to_ndarray(), want))
     if not chunks:
+        # A header with no frames is a valid empty recording; kilobytes that decode to
+        # nothing are damage, not silence.
+        if path.stat().st_size > 4096:
+            raise AudioError(f"{path}: corrupt audio (no decodable frames)")
         return np.zeros(0, dtype=np.float32)
     return np.ascontiguousarray(np.concatenate(chunks), dtype=np.float32)
 

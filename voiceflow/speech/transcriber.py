@@ -34,8 +34,9 @@ class Chunk:
     regions: tuple[tuple[int, int], ...]
 
 
-def make_chunks(regions: Sequence[tuple[int, int]], max_len_s: float = WINDOW_S,
-                max_gap_s: float = 2.0) -> list[Chunk]:
+def make_chunks(
+    regions: Sequence[tuple[int, int]], max_len_s: float = WINDOW_S, max_gap_s: float = 2.0
+) -> list[Chunk]:
     """Group speech regions into chunks that fit one window, breaking at long pauses.
 
     Long pauses are where a speaker or a language changes and where Whisper invents text,
@@ -68,11 +69,19 @@ def pick_language(probs: dict[str, float], allowed: Sequence[str] | None) -> tup
 class SpeechModel:
     """A Whisper model behind one interface; ``voiceflow.load_model`` returns one."""
 
-    def __init__(self, model: str = "base", engine: str = "auto", device: str = "auto",
-                 compute_type: str = "auto", threads: int = 0,
-                 vad: VadOptions | None | bool = True) -> None:
+    def __init__(
+        self,
+        model: str = "base",
+        engine: str = "auto",
+        device: str = "auto",
+        compute_type: str = "auto",
+        threads: int = 0,
+        vad: VadOptions | bool | None = True,
+    ) -> None:
         self.source = resolve_model(model)
-        self.engine: SpeechEngine = create_engine(self.source, engine, device, compute_type, threads)
+        self.engine: SpeechEngine = create_engine(
+            self.source, engine, device, compute_type, threads
+        )
         self.vad = SileroVad(vad if isinstance(vad, VadOptions) else None) if vad else None
         self._lock = threading.Lock()  # engines are not safe to share across threads
 
@@ -110,15 +119,24 @@ class SpeechModel:
         if task not in ("transcribe", "translate"):
             raise VoiceflowError(f"unknown task {task!r}: use transcribe or translate")
         source = str(audio) if isinstance(audio, (str, Path)) else ""
-        samples = load_audio(audio, channel) if isinstance(audio, (str, Path)) else _as_samples(audio)
+        samples = (
+            load_audio(audio, channel) if isinstance(audio, (str, Path)) else _as_samples(audio)
+        )
         duration = len(samples) / SAMPLE_RATE
         if language and not self.engine.multilingual and language != "en":
-            raise VoiceflowError(f"model {self.source.name!r} is English-only; cannot force {language!r}")
+            raise VoiceflowError(
+                f"model {self.source.name!r} is English-only; cannot force {language!r}"
+            )
         temps = (temperature,) if isinstance(temperature, (int, float)) else tuple(temperature)
         options = DecodeOptions(
-            task=task, beam_size=beam_size, temperature=temps, initial_prompt=initial_prompt,
-            hotwords=hotwords, word_timestamps=word_timestamps,
-            no_speech_threshold=no_speech_threshold, log_prob_threshold=log_prob_threshold,
+            task=task,
+            beam_size=beam_size,
+            temperature=temps,
+            initial_prompt=initial_prompt,
+            hotwords=hotwords,
+            word_timestamps=word_timestamps,
+            no_speech_threshold=no_speech_threshold,
+            log_prob_threshold=log_prob_threshold,
             compression_ratio_threshold=compression_ratio_threshold,
             condition_on_previous_text=condition_on_previous_text,
         )
@@ -133,15 +151,24 @@ class SpeechModel:
             translation = None
             if translate and task == "transcribe" and any(lang != "en" for _, lang, _ in labelled):
                 english = self._decode_all(
-                    samples, labelled, replace(options, task="translate", word_timestamps=False),
-                    False, source, only_foreign=True,
+                    samples,
+                    labelled,
+                    replace(options, task="translate", word_timestamps=False),
+                    False,
+                    source,
+                    only_foreign=True,
                 )
                 translation = _join(_merge_translation(segments, english))
         return _assemble(segments, labelled, duration, task, source, translation)
 
-    def _languages(self, samples: np.ndarray, chunks: list[Chunk], forced: str | None,
-                   allowed: Sequence[str] | None, recheck_below: float,
-                   ) -> list[tuple[Chunk, str, float]]:
+    def _languages(
+        self,
+        samples: np.ndarray,
+        chunks: list[Chunk],
+        forced: str | None,
+        allowed: Sequence[str] | None,
+        recheck_below: float,
+    ) -> list[tuple[Chunk, str, float]]:
         if forced:
             return [(c, forced, 1.0) for c in chunks]
         if not self.engine.multilingual:
@@ -158,27 +185,42 @@ class SpeechModel:
             out.extend(self._split_by_language(samples, chunk, allowed))
         return out
 
-    def _split_by_language(self, samples: np.ndarray, chunk: Chunk,
-                           allowed: Sequence[str] | None) -> list[tuple[Chunk, str, float]]:
+    def _split_by_language(
+        self, samples: np.ndarray, chunk: Chunk, allowed: Sequence[str] | None
+    ) -> list[tuple[Chunk, str, float]]:
         runs: list[tuple[list[tuple[int, int]], str, list[float]]] = []
         for region in chunk.regions:
-            lang, prob = pick_language(self.engine.language_probs(samples[region[0] : region[1]]),
-                                       allowed)
+            lang, prob = pick_language(
+                self.engine.language_probs(samples[region[0] : region[1]]), allowed
+            )
             if runs and runs[-1][1] == lang:
                 runs[-1][0].append(region)
                 runs[-1][2].append(prob)
             else:
                 runs.append(([region], lang, [prob]))
-        return [(Chunk(r[0][0], r[-1][1], tuple(r)), lang, float(np.mean(p))) for r, lang, p in runs]
+        return [
+            (Chunk(r[0][0], r[-1][1], tuple(r)), lang, float(np.mean(p))) for r, lang, p in runs
+        ]
 
-    def _decode_all(self, samples: np.ndarray, labelled: list[tuple[Chunk, str, float]],
-                    options: DecodeOptions, progress: bool, source: str,
-                    only_foreign: bool = False) -> list[Segment]:
+    def _decode_all(
+        self,
+        samples: np.ndarray,
+        labelled: list[tuple[Chunk, str, float]],
+        options: DecodeOptions,
+        progress: bool,
+        source: str,
+        only_foreign: bool = False,
+    ) -> list[Segment]:
         from tqdm import tqdm
 
         total = sum(c.end - c.start for c, _, _ in labelled) / SAMPLE_RATE
-        bar = tqdm(total=round(total, 1), unit="s", disable=not progress or total < 1,
-                   desc=Path(source).name or "audio", leave=False)
+        bar = tqdm(
+            total=round(total, 1),
+            unit="s",
+            disable=not progress or total < 1,
+            desc=Path(source).name or "audio",
+            leave=False,
+        )
         out: list[Segment] = []
         with bar:
             for chunk, lang, prob in labelled:
@@ -188,8 +230,7 @@ class SpeechModel:
                 for s in self.engine.decode(samples[chunk.start : chunk.end], lang, options):
                     if not s.text.strip() or _is_hallucination(s, options):
                         continue
-                    out.append(_shift(s, offset, len(out), prob,
-                                      limit=chunk.end / SAMPLE_RATE))
+                    out.append(_shift(s, offset, len(out), prob, limit=chunk.end / SAMPLE_RATE))
                 bar.update(round((chunk.end - chunk.start) / SAMPLE_RATE, 1))
         return out
 
@@ -209,7 +250,11 @@ def _shift(s: Segment, offset: float, index: int, prob: float, limit: float) -> 
         return round(float(min(x + offset, limit)), 3)
 
     return replace(
-        s, id=index, start=t(s.start), end=t(s.end), language_probability=round(prob, 4),
+        s,
+        id=index,
+        start=t(s.start),
+        end=t(s.end),
+        language_probability=round(prob, 4),
         words=tuple(Word(t(w.start), t(w.end), w.word, float(w.probability)) for w in s.words),
     )
 
@@ -225,11 +270,23 @@ def _join(texts: list[str]) -> str:
     return " ".join(t.strip() for t in texts if t.strip())
 
 
-def _assemble(segments: list[Segment], labelled: list[tuple[Chunk, str, float]], duration: float,
-              task: str, source: str, translation: str | None) -> Transcript:
+def _assemble(
+    segments: list[Segment],
+    labelled: list[tuple[Chunk, str, float]],
+    duration: float,
+    task: str,
+    source: str,
+    translation: str | None,
+) -> Transcript:
     if not labelled:
-        return Transcript(text="", language="", language_probability=0.0, duration=duration,
-                          task=task, source=source)
+        return Transcript(
+            text="",
+            language="",
+            language_probability=0.0,
+            duration=duration,
+            task=task,
+            source=source,
+        )
     # The recording's language is the one spoken longest; its probability, duration-weighted.
     weight: dict[str, float] = {}
     prob: dict[str, float] = {}
@@ -261,7 +318,12 @@ def _as_samples(audio: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
-def load_model(name: str = "base", engine: str = "auto", device: str = "auto",
-               compute_type: str = "auto", threads: int = 0) -> SpeechModel:
+def load_model(
+    name: str = "base",
+    engine: str = "auto",
+    device: str = "auto",
+    compute_type: str = "auto",
+    threads: int = 0,
+) -> SpeechModel:
     """Load a Whisper model: ``voiceflow.load_model("base").transcribe("talk.mp3")``."""
     return SpeechModel(name, engine, device, compute_type, threads)

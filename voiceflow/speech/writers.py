@@ -41,7 +41,9 @@ def _srt(t: Transcript, f: TextIO) -> None:
     for i, s in enumerate(t.segments, start=1):
         start = format_timestamp(s.start, True, ",")
         end = format_timestamp(s.end, True, ",")
-        print(f"{i}\n{start} --> {end}\n{s.text.strip().replace('-->', '->')}\n", file=f, flush=True)
+        print(
+            f"{i}\n{start} --> {end}\n{s.text.strip().replace('-->', '->')}\n", file=f, flush=True
+        )
 
 
 def _tsv(t: Transcript, f: TextIO) -> None:
@@ -62,12 +64,17 @@ def _json(t: Transcript, f: TextIO) -> None:
 
 
 WRITERS: dict[str, Callable[[Transcript, TextIO], None]] = {
-    "txt": _txt, "vtt": _vtt, "srt": _srt, "tsv": _tsv, "json": _json,
+    "txt": _txt,
+    "vtt": _vtt,
+    "srt": _srt,
+    "tsv": _tsv,
+    "json": _json,
 }
 
 
-def write_transcript(t: Transcript, audio_path: str | Path, output_dir: str | Path,
-                     output_format: str = "all") -> list[Path]:
+def write_transcript(
+    t: Transcript, audio_path: str | Path, output_dir: str | Path, output_format: str = "all"
+) -> list[Path]:
     """Write ``<audio stem>.<ext>`` files into ``output_dir``; returns the paths written."""
     formats = FORMATS if output_format == "all" else (output_format,)
     out_dir = Path(output_dir)

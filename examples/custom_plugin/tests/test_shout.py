@@ -1,6 +1,7 @@
+from voiceflow_shout import Shout
+
 from voiceflow.messages import Answer
 from voiceflow.testing import run_node, transcript
-from voiceflow_shout import Shout
 
 
 def test_shout_upper_cases_and_adds_suffix():

@@ -1,0 +1,98 @@
+"""Model resolution and transcript writers (no model runs here)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from voiceflow.errors import ModelNotFoundError
+from voiceflow.messages import Segment, Transcript, Word
+from voiceflow.speech.models import resolve_model
+from voiceflow.speech.transcriber import make_chunks, pick_language
+from voiceflow.speech.writers import format_timestamp, write_transcript
+
+
+def test_shipped_models_resolve_from_packages():
+    base = resolve_model("base")
+    assert base.origin == "package" and base.kind == "ct2" and base.multilingual
+    assert (base.path / "model.bin").stat().st_size == 145_217_532
+    tiny = resolve_model("tiny.en")
+    assert tiny.origin == "package" and not tiny.multilingual
+
+
+def test_local_folder_and_checkpoint_paths(tmp_path):
+    folder = resolve_model(str(resolve_model("tiny.en").path))
+    assert folder.origin == "path" and folder.kind == "ct2"
+    pt = tmp_path / "mine.pt"
+    pt.write_bytes(b"x")
+    assert resolve_model(str(pt)).kind == "openai"
+    with pytest.raises(ModelNotFoundError, match="neither a CTranslate2 folder"):
+        resolve_model(str(tmp_path))
+
+
+def test_unknown_name_lists_what_was_tried(monkeypatch, tmp_path):
+    monkeypatch.setenv("VOICEFLOW_CACHE", str(tmp_path))
+    with pytest.raises(ModelNotFoundError) as e:
+        resolve_model("my-model")
+    assert "not a standard Whisper name" in str(e.value) and str(tmp_path) in str(e.value)
+    monkeypatch.setenv("VOICEFLOW_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError, match="offline"):
+        resolve_model("small")
+
+
+def test_chunks_fit_one_window_and_break_at_long_pauses():
+    sr = 16000
+    regions = [
+        (0, 5 * sr),
+        (6 * sr, 12 * sr),
+        (15 * sr, 20 * sr),
+        (21 * sr, 40 * sr),
+        (41 * sr, 52 * sr),
+    ]
+    chunks = make_chunks(regions)
+    assert [(c.start // sr, c.end // sr) for c in chunks] == [(0, 12), (15, 40), (41, 52)]
+    assert all(c.end - c.start <= 30 * sr for c in chunks)
+
+
+def test_pick_language_restricted_set_renormalises():
+    probs = {"th": 0.5, "es": 0.3, "en": 0.1, "de": 0.1}
+    assert pick_language(probs, None) == ("th", 0.5)
+    lang, p = pick_language(probs, ["en", "es", "de"])
+    assert lang == "es" and p == pytest.approx(0.6)
+
+
+def _transcript() -> Transcript:
+    segs = (
+        Segment(0, 0.0, 2.5, " Hello there.", "en", words=(Word(0.0, 0.5, " Hello", 0.9),)),
+        Segment(1, 3661.25, 3663.0, " Hallo --> da.", "de"),
+    )
+    return Transcript(" Hello there. Hallo --> da.", "en", 0.97, 3663.0, segments=segs)
+
+
+def test_timestamps_like_openai_whisper():
+    assert format_timestamp(3661.25, True, ",") == "01:01:01,250"
+    assert format_timestamp(61.5) == "01:01.500"
+    assert format_timestamp(0.0, True) == "00:00:00.000"
+
+
+def test_all_formats_written_with_whisper_names(tmp_path):
+    written = write_transcript(_transcript(), "/x/talk.final.mp3", tmp_path)
+    assert sorted(p.name for p in written) == [
+        "talk.final.json",
+        "talk.final.srt",
+        "talk.final.tsv",
+        "talk.final.txt",
+        "talk.final.vtt",
+    ]
+    assert (tmp_path / "talk.final.txt").read_text() == "Hello there.\nHallo --> da.\n"
+    srt = (tmp_path / "talk.final.srt").read_text()
+    assert srt.startswith("1\n00:00:00,000 --> 00:00:02,500\nHello there.\n\n2\n01:01:01,250")
+    vtt = (tmp_path / "talk.final.vtt").read_text()
+    assert vtt.startswith("WEBVTT\n\n00:00.000 --> 00:02.500\nHello there.\n\n")
+    assert "01:01:01.250 --> 01:01:03.000" in vtt
+    tsv = (tmp_path / "talk.final.tsv").read_text().splitlines()
+    assert tsv[0] == "start\tend\ttext" and tsv[2].startswith("3661250\t3663000\t")
+    data = json.loads((tmp_path / "talk.final.json").read_text())
+    assert data["language"] == "en" and data["segments"][1]["language"] == "de"
+    assert data["segments"][0]["words"][0]["word"] == " Hello"

@@ -1,0 +1,55 @@
+"""Private by default: transcription makes no network connection attempt at all."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("engine", ["faster-whisper", "openai-whisper"])
+def test_transcription_opens_no_network_socket(data, tmp_path, engine):
+    if shutil.which("strace") is None:
+        pytest.fail("strace is not installed (scripts/setup.sh installs it)")
+    trace = tmp_path / "trace"
+    env = {k: v for k, v in os.environ.items() if k not in ("VOICEFLOW_OFFLINE", "HF_HUB_OFFLINE")}
+    r = subprocess.run(
+        [
+            "strace",
+            "-f",
+            "-qq",
+            "-e",
+            "trace=connect,sendto,sendmsg",
+            "-o",
+            str(trace),
+            sys.executable,
+            "-m",
+            "voiceflow",
+            "transcribe",
+            str(data / "jfk.flac"),
+            "--engine",
+            engine,
+            "--output_dir",
+            str(tmp_path),
+            "--word_timestamps",
+            "True",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "ask not what your country" in r.stdout.lower()
+    calls = trace.read_text()
+    inet = [line for line in calls.splitlines() if re.search(r"AF_INET6?|sin6?_port", line)]
+    assert inet == [], "network attempts:\n" + "\n".join(inet[:10])
