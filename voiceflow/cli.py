@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--text", action="append", default=[], help="typed input instead of speech")
     r.add_argument("--json", action="store_true", help="print results as JSON lines")
     r.add_argument(
+        "--strict", action="store_true", help="exit non-zero when any node reports a failure"
+    )
+    r.add_argument(
         "--set",
         action="append",
         default=[],
@@ -257,7 +260,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 await runner.run(messages)
 
     asyncio.run(main())
-    return EXIT_ERROR if failed or failures else 0
+    return EXIT_ERROR if failed or (args.strict and failures) else 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
