@@ -53,3 +53,42 @@ def test_transcription_opens_no_network_socket(data, tmp_path, engine):
     calls = trace.read_text()
     inet = [line for line in calls.splitlines() if re.search(r"AF_INET6?|sin6?_port", line)]
     assert inet == [], "network attempts:\n" + "\n".join(inet[:10])
+
+
+def test_ingest_and_ask_open_no_network_socket(data, tmp_path):
+    folder = tmp_path / "talks"
+    folder.mkdir()
+    (folder / "jfk.flac").symlink_to(data / "jfk.flac")
+    trace = tmp_path / "trace"
+    env = {k: v for k, v in os.environ.items() if k not in ("VOICEFLOW_OFFLINE", "HF_HUB_OFFLINE")}
+    for args in (["ingest", str(folder)], ["ask", "what can you do for your country"]):
+        r = subprocess.run(
+            [
+                "strace",
+                "-f",
+                "-qq",
+                "-e",
+                "trace=connect,sendto,sendmsg",
+                "-o",
+                str(trace),
+                sys.executable,
+                "-m",
+                "voiceflow",
+                *args,
+                "--archive",
+                str(tmp_path / "store"),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=600,
+        )
+        assert r.returncode == 0, r.stderr
+        inet = [
+            line
+            for line in trace.read_text().splitlines()
+            if re.search(r"AF_INET6?|sin6?_port", line)
+        ]
+        assert inet == [], f"{args[0]}: network attempts:\n" + "\n".join(inet[:10])
+    assert "jfk.flac" in r.stdout

@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,38 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a graph config without loading any model")
     v.add_argument("config")
     v.set_defaults(func=cmd_validate)
+
+    archive_help = "archive folder (default: the user's data directory, or $VOICEFLOW_ARCHIVE)"
+    ing = sub.add_parser("ingest", help="transcribe recordings into the searchable archive")
+    ing.add_argument("paths", nargs="+", help="audio/video files and folders")
+    ing.add_argument("--archive", default=None, help=archive_help)
+    ing.add_argument("--chroma_url", default=None, help="a Chroma server, e.g. http://host:8000")
+    _add_model_args(ing)
+    ing.set_defaults(func=cmd_ingest)
+
+    ask = sub.add_parser("ask", help="ask the archive a question; the answer cites sources")
+    ask.add_argument("question")
+    ask.add_argument("--archive", default=None, help=archive_help)
+    ask.add_argument("--chroma_url", default=None)
+    ask.add_argument(
+        "--no-llm",
+        dest="no_llm",
+        action="store_true",
+        help="return the best passages with citations, without an LLM",
+    )
+    ask.add_argument("--llm", default="local", choices=["local", "openai", "ollama"])
+    ask.add_argument("--llm_model", default=None, help="a .gguf path, or the endpoint's model")
+    ask.add_argument("--base_url", default=None, help="OpenAI-compatible or Ollama URL")
+    ask.add_argument("--top_k", type=int, default=4)
+    ask.add_argument("--threads", type=int, default=2)
+    ask.add_argument("--json", action="store_true")
+    ask.set_defaults(func=cmd_ask)
+
+    st = sub.add_parser("stats", help="how often a word or phrase was said, and when")
+    st.add_argument("phrase")
+    st.add_argument("--archive", default=None, help=archive_help)
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_stats)
 
     pl = sub.add_parser("plugins", help="list installed plugins and their node types")
     pl.add_argument("--json", action="store_true")
@@ -261,6 +293,87 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     asyncio.run(main())
     return EXIT_ERROR if failed or (args.strict and failures) else 0
+
+
+def _archive(args: argparse.Namespace) -> Any:
+    try:
+        from voiceflow_archive import Archive
+    except ImportError:
+        raise VoiceflowError("the archive needs its plugin: pip install 'voiceflow[rag]'") from None
+    return Archive(args.archive, chroma_url=getattr(args, "chroma_url", None))
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    import time
+
+    from voiceflow_archive.ingest import ingest
+
+    from voiceflow.speech.transcriber import SpeechModel
+
+    archive = _archive(args)
+    start = time.perf_counter()
+    report = ingest(
+        args.paths,
+        archive,
+        lambda: SpeechModel(args.model, args.engine, args.device, args.compute_type, args.threads),
+    )
+    for error in report.errors:
+        print(f"error: {error}", file=sys.stderr)
+    minutes = (time.perf_counter() - start) / 60
+    speed = f", {report.audio_seconds / 60 / minutes:.1f} audio min/min" if report.added else ""
+    print(
+        f"{len(report.added)} added, {len(report.replaced)} replaced, "
+        f"{len(report.skipped)} already in the archive, {len(report.errors)} failed{speed}; "
+        f"archive: {archive.path if not archive.chroma_url else archive.chroma_url}"
+    )
+    return EXIT_ERROR if report.errors else 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from voiceflow_archive import LLMConfig, answer
+
+    from voiceflow.messages import Answer
+
+    llm = LLMConfig(
+        "none" if args.no_llm else args.llm, args.llm_model, args.base_url, threads=args.threads
+    )
+    result = answer(args.question, _archive(args), llm, args.top_k)
+    if args.json:
+        print(json.dumps(_jsonable(result), ensure_ascii=False))
+    else:
+        print(_describe(_Shown("ask", result)))
+    return 0 if isinstance(result, Answer) else EXIT_ERROR
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from voiceflow.speech.writers import format_timestamp
+
+    found = _archive(args).occurrences(args.phrase)
+    total = sum(len(v) for v in found.values())
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "phrase": args.phrase,
+                    "total": total,
+                    "recordings": {k: [_jsonable(o) for o in v] for k, v in found.items()},
+                },
+                ensure_ascii=False,
+            )
+        )
+        return 0
+    print(f"{args.phrase!r}: said {total} time(s) in {len(found)} recording(s)")
+    for path, occurrences in found.items():
+        print(f"  {len(occurrences):>4}  {path}")
+        for o in occurrences:
+            print(f"        {format_timestamp(o.start)}-{format_timestamp(o.end)}  {o.context}")
+    return 0
+
+
+@dataclass(frozen=True)
+class _Shown:
+    node: str
+    message: Any
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ DEFAULT_TABLE = Path(__file__).with_name("intents.yaml")
 
 
 def normalize(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.lower())
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(re.sub(r"[^\w]+", " ", plain).split())
 

@@ -63,6 +63,7 @@ class Transcript:
     segments: tuple[Segment, ...] = ()
     source: str = ""
     translation: str | None = None  # English text when the speech was not English
+    translation_segments: tuple[Segment, ...] = ()  # the English, timed, for foreign speech
 
     @property
     def english(self) -> str:

@@ -148,7 +148,8 @@ class SpeechModel:
         with self._lock:
             labelled = self._languages(samples, chunks, language, languages, language_recheck_below)
             segments = self._decode_all(samples, labelled, options, progress, source)
-            translation = None
+            translation: str | None = None
+            english: list[Segment] = []
             if translate and task == "transcribe" and any(lang != "en" for _, lang, _ in labelled):
                 english = self._decode_all(
                     samples,
@@ -159,7 +160,8 @@ class SpeechModel:
                     only_foreign=True,
                 )
                 translation = _join(_merge_translation(segments, english))
-        return _assemble(segments, labelled, duration, task, source, translation)
+        transcript = _assemble(segments, labelled, duration, task, source, translation)
+        return replace(transcript, translation_segments=tuple(english))
 
     def _languages(
         self,

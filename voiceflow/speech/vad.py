@@ -22,9 +22,9 @@ class VadOptions:
     threshold: float = 0.5
     min_speech_ms: int = 250
     min_silence_ms: int = 500
-    speech_pad_ms: int = 200
+    speech_pad_ms: int = 300  # generous: a clipped first syllable costs a word
     max_speech_s: float = 29.0  # regions must fit one 30 s Whisper window
-    energy_floor_db: float = -60.0  # below this RMS no frame is speech
+    energy_floor_db: float = -90.0  # below this RMS (near digital silence) no frame is speech
 
 
 class SileroVad:
