@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import unicodedata
 from pathlib import Path
 
@@ -17,6 +18,8 @@ VOICEFLOW = [sys.executable, "-m", "voiceflow"]
 # Models come from installed packages; nothing may reach a network during the tests.
 os.environ.setdefault("VOICEFLOW_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Graphs that archive utterances must not write into the user's own archive.
+os.environ.setdefault("VOICEFLOW_ARCHIVE", tempfile.mkdtemp(prefix="voiceflow-test-archive-"))
 
 
 def normalize(text: str) -> str:

@@ -182,9 +182,8 @@ def test_prompt_fences_passages_as_data(archive):
 
 
 def test_answers_cannot_trigger_other_plugins():
-    from voiceflow_image import ImageNode
-
     from voiceflow.builtins import IntentNode
+    from voiceflow_image import ImageNode
 
     assert not any(issubclass(Answer, t) for t in IntentNode.accepts + ImageNode.accepts)
 

@@ -45,7 +45,8 @@ def test_spoken_commands_route_to_intents(espeak, data, tmp_path):
         *map(str, commands),
     )
     assert r.returncode == 0, r.stderr
-    out = results(r.stdout)
+    everything = results(r.stdout)
+    out = [o for o in everything if o["node"] == "intent"]
     by_source = {
         o["transcript"]["source"] if o["type"] == "Command" else o["source"]: o for o in out
     }
@@ -55,6 +56,8 @@ def test_spoken_commands_route_to_intents(espeak, data, tmp_path):
     assert p["intent"] == "paint" and "lighthouse" in p["args"]["prompt"]
     q = by_source[str(ask)]
     assert q["intent"] == "question" and "neural networks" in q["args"]["question"]
+    answers = [o for o in everything if o["type"] == "Answer"]
+    assert len(answers) == 1 and answers[0]["node"] == "ask"
     for cmd in commands:
         lang = cmd.stem.rsplit("_", 1)[1]
         t = by_source[str(cmd)]

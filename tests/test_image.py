@@ -10,12 +10,12 @@ import json
 
 import pytest
 from PIL import Image
-from voiceflow_image import ImageNode, family_defaults, safe_stem, unique_path
 
 from tests.conftest import run_cli
 from voiceflow.graph import GraphError
 from voiceflow.messages import Command, Failure, ImageResult
 from voiceflow.testing import graph_from, run_node, transcript
+from voiceflow_image import ImageNode, family_defaults, safe_stem, unique_path
 
 pytestmark = pytest.mark.slow
 

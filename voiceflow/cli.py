@@ -306,9 +306,8 @@ def _archive(args: argparse.Namespace) -> Any:
 def cmd_ingest(args: argparse.Namespace) -> int:
     import time
 
-    from voiceflow_archive.ingest import ingest
-
     from voiceflow.speech.transcriber import SpeechModel
+    from voiceflow_archive.ingest import ingest
 
     archive = _archive(args)
     start = time.perf_counter()
@@ -330,9 +329,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from voiceflow_archive import LLMConfig, answer
-
     from voiceflow.messages import Answer
+    from voiceflow_archive import LLMConfig, answer
 
     llm = LLMConfig(
         "none" if args.no_llm else args.llm, args.llm_model, args.base_url, threads=args.threads

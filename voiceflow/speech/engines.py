@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,13 +37,25 @@ class DecodeOptions:
     condition_on_previous_text: bool = False
 
 
+@dataclass(frozen=True)
+class Decoding:
+    """One clip's language and its segments; decoding runs when ``segments()`` is called,
+    so a caller that rejects the detected language pays only for detection."""
+
+    language: str
+    language_probs: dict[str, float]
+    segments: Callable[[], list[Segment]]
+
+
 class SpeechEngine(Protocol):
     name: str
     multilingual: bool
 
     def language_probs(self, audio: np.ndarray) -> dict[str, float]: ...
 
-    def decode(self, audio: np.ndarray, language: str, options: DecodeOptions) -> list[Segment]: ...
+    def decode(
+        self, audio: np.ndarray, language: str | None, options: DecodeOptions
+    ) -> Decoding: ...
 
 
 def resolve_device(device: str) -> str:
@@ -96,9 +109,10 @@ class FasterWhisperEngine:
         _, _, probs = self.model.detect_language(audio)
         return dict(probs)
 
-    def decode(self, audio: np.ndarray, language: str, options: DecodeOptions) -> list[Segment]:
+    def decode(self, audio: np.ndarray, language: str | None, options: DecodeOptions) -> Decoding:
         o = options
-        segments, _ = self.model.transcribe(
+        # With no language, faster-whisper detects it from the encoder pass it then decodes.
+        segments, info = self.model.transcribe(
             audio,
             language=language,
             task=o.task,
@@ -114,24 +128,36 @@ class FasterWhisperEngine:
             condition_on_previous_text=o.condition_on_previous_text,
             vad_filter=False,
         )
-        return [
-            Segment(
-                id=s.id,
-                start=float(s.start),
-                end=float(s.end),
-                text=s.text,
-                language=language,
-                avg_logprob=s.avg_logprob,
-                no_speech_prob=s.no_speech_prob,
-                compression_ratio=s.compression_ratio,
-                temperature=s.temperature or 0.0,
-                words=tuple(
-                    Word(float(w.start), float(w.end), w.word, float(w.probability))
-                    for w in s.words or ()
-                ),
-            )
-            for s in segments  # a lazy generator: decoding happens here
-        ]
+        lang = info.language
+        probs = dict(info.all_language_probs or ()) if language is None else {lang: 1.0}
+
+        def collect() -> list[Segment]:
+            return [
+                _segment(s, lang, [(w.start, w.end, w.word, w.probability) for w in s.words or ()])
+                for s in segments  # a lazy generator: decoding happens here
+            ]
+
+        return Decoding(lang, probs, collect)
+
+
+def _segment(s: Any, language: str, words: list[tuple[Any, Any, str, Any]]) -> Segment:
+    """A library segment (object or dict) as voiceflow's Segment, with plain floats."""
+
+    def get(key: str) -> Any:
+        return s[key] if isinstance(s, dict) else getattr(s, key)
+
+    return Segment(
+        id=int(get("id")),
+        start=float(get("start")),
+        end=float(get("end")),
+        text=get("text"),
+        language=language,
+        avg_logprob=float(get("avg_logprob")),
+        no_speech_prob=float(get("no_speech_prob")),
+        compression_ratio=float(get("compression_ratio")),
+        temperature=float(get("temperature") or 0.0),
+        words=tuple(Word(float(a), float(b), w, float(p)) for a, b, w, p in words),
+    )
 
 
 class OpenAIWhisperEngine:
@@ -174,48 +200,47 @@ class OpenAIWhisperEngine:
         _, probs = self.model.detect_language(mel)
         return {k: float(v) for k, v in probs.items()}
 
-    def decode(self, audio: np.ndarray, language: str, options: DecodeOptions) -> list[Segment]:
+    def decode(self, audio: np.ndarray, language: str | None, options: DecodeOptions) -> Decoding:
         import whisper
 
+        probs = self.language_probs(audio) if language is None else {language: 1.0}
+        lang = language or max(probs, key=lambda k: probs[k])
         o = options
         prompt = " ".join(p for p in (o.hotwords, o.initial_prompt) if p) or None
         kwargs: dict[str, Any] = {}
         if o.beam_size > 1:
             kwargs.update(beam_size=o.beam_size, best_of=o.beam_size)
-        result = whisper.transcribe(
-            self.model,
-            audio,
-            language=language,
-            task=o.task,
-            temperature=o.temperature,
-            initial_prompt=prompt,
-            word_timestamps=o.word_timestamps,
-            verbose=None,
-            no_speech_threshold=o.no_speech_threshold,
-            logprob_threshold=o.log_prob_threshold,
-            compression_ratio_threshold=o.compression_ratio_threshold,
-            condition_on_previous_text=o.condition_on_previous_text,
-            fp16=self.device == "cuda",
-            **kwargs,
-        )
-        return [
-            Segment(
-                id=s["id"],
-                start=s["start"],
-                end=s["end"],
-                text=s["text"],
-                language=language,
-                avg_logprob=s["avg_logprob"],
-                no_speech_prob=s["no_speech_prob"],
-                compression_ratio=s["compression_ratio"],
-                temperature=s["temperature"],
-                words=tuple(
-                    Word(w["start"], w["end"], w["word"], w["probability"])
-                    for w in s.get("words", ())
-                ),
+
+        def collect() -> list[Segment]:
+            result = whisper.transcribe(
+                self.model,
+                audio,
+                language=lang,
+                task=o.task,
+                temperature=o.temperature,
+                initial_prompt=prompt,
+                word_timestamps=o.word_timestamps,
+                verbose=None,
+                no_speech_threshold=o.no_speech_threshold,
+                logprob_threshold=o.log_prob_threshold,
+                compression_ratio_threshold=o.compression_ratio_threshold,
+                condition_on_previous_text=o.condition_on_previous_text,
+                fp16=self.device == "cuda",
+                **kwargs,
             )
-            for s in result["segments"]
-        ]
+            return [
+                _segment(
+                    s,
+                    lang,
+                    [
+                        (w["start"], w["end"], w["word"], w["probability"])
+                        for w in s.get("words", ())
+                    ],
+                )
+                for s in result["segments"]
+            ]
+
+        return Decoding(lang, probs, collect)
 
 
 def create_engine(

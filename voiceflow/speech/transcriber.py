@@ -17,7 +17,7 @@ import numpy as np
 
 from voiceflow.errors import VoiceflowError
 from voiceflow.messages import Segment, Transcript, Word
-from voiceflow.speech.audio import SAMPLE_RATE, ChannelSpec, load_audio
+from voiceflow.speech.audio import SAMPLE_RATE, ChannelSpec, level_speech, load_audio
 from voiceflow.speech.engines import DecodeOptions, SpeechEngine, create_engine
 from voiceflow.speech.models import resolve_model
 from voiceflow.speech.vad import SileroVad, VadOptions
@@ -77,11 +77,13 @@ class SpeechModel:
         compute_type: str = "auto",
         threads: int = 0,
         vad: VadOptions | bool | None = True,
+        level: bool = True,
     ) -> None:
         self.source = resolve_model(model)
         self.engine: SpeechEngine = create_engine(
             self.source, engine, device, compute_type, threads
         )
+        self.level = level  # automatic gain before VAD and decoding
         self.vad = SileroVad(vad if isinstance(vad, VadOptions) else None) if vad else None
         self._lock = threading.Lock()  # engines are not safe to share across threads
 
@@ -140,52 +142,101 @@ class SpeechModel:
             compression_ratio_threshold=compression_ratio_threshold,
             condition_on_previous_text=condition_on_previous_text,
         )
+        if self.level:
+            samples = level_speech(samples)
         if self.vad is not None:
             chunks = make_chunks(self.vad.regions(samples))
         else:
             chunks = [Chunk(0, len(samples), ((0, len(samples)),))] if len(samples) else []
 
         with self._lock:
-            labelled = self._languages(samples, chunks, language, languages, language_recheck_below)
-            segments = self._decode_all(samples, labelled, options, progress, source)
+            labelled, segments = self._recognise(
+                samples,
+                chunks,
+                language,
+                languages,
+                language_recheck_below,
+                options,
+                progress,
+                source,
+            )
             translation: str | None = None
             english: list[Segment] = []
             if translate and task == "transcribe" and any(lang != "en" for _, lang, _ in labelled):
-                english = self._decode_all(
-                    samples,
-                    labelled,
-                    replace(options, task="translate", word_timestamps=False),
-                    False,
-                    source,
-                    only_foreign=True,
+                foreign = [item for item in labelled if item[1] != "en"]
+                english = self._decode_labelled(
+                    samples, foreign, replace(options, task="translate", word_timestamps=False)
                 )
                 translation = _join(_merge_translation(segments, english))
         transcript = _assemble(segments, labelled, duration, task, source, translation)
         return replace(transcript, translation_segments=tuple(english))
 
-    def _languages(
+    def _recognise(
         self,
         samples: np.ndarray,
         chunks: list[Chunk],
         forced: str | None,
         allowed: Sequence[str] | None,
         recheck_below: float,
-    ) -> list[tuple[Chunk, str, float]]:
-        if forced:
-            return [(c, forced, 1.0) for c in chunks]
-        if not self.engine.multilingual:
-            return [(c, "en", 1.0) for c in chunks]
-        out: list[tuple[Chunk, str, float]] = []
-        for chunk in chunks:
-            lang, prob = pick_language(
-                self.engine.language_probs(samples[chunk.start : chunk.end]), allowed
-            )
-            if prob >= recheck_below or len(chunk.regions) == 1:
-                out.append((chunk, lang, prob))
-                continue
+        options: DecodeOptions,
+        progress: bool,
+        source: str,
+    ) -> tuple[list[tuple[Chunk, str, float]], list[Segment]]:
+        """Identify each chunk's language and decode it; returns the labels and segments."""
+        from tqdm import tqdm
+
+        total = sum(c.end - c.start for c in chunks) / SAMPLE_RATE
+        bar = tqdm(
+            total=round(total, 1),
+            unit="s",
+            disable=not progress or total < 1,
+            desc=Path(source).name or "audio",
+            leave=False,
+        )
+        labelled: list[tuple[Chunk, str, float]] = []
+        segments: list[Segment] = []
+        with bar:
+            for chunk in chunks:
+                for part, lang, prob, found in self._decode_chunk(
+                    samples, chunk, forced, allowed, recheck_below, options
+                ):
+                    labelled.append((part, lang, prob))
+                    segments.extend(_keep(found, part, prob, options, len(segments)))
+                bar.update(round((chunk.end - chunk.start) / SAMPLE_RATE, 1))
+        return labelled, segments
+
+    def _decode_chunk(
+        self,
+        samples: np.ndarray,
+        chunk: Chunk,
+        forced: str | None,
+        allowed: Sequence[str] | None,
+        recheck_below: float,
+        options: DecodeOptions,
+    ) -> list[tuple[Chunk, str, float, list[Segment]]]:
+        audio = samples[chunk.start : chunk.end]
+        if forced or not self.engine.multilingual:
+            lang = forced or "en"
+            return [(chunk, lang, 1.0, self.engine.decode(audio, lang, options).segments())]
+        # Detection and decoding share one encoder pass where the engine allows it.
+        decoding = self.engine.decode(audio, None, options)
+        lang, prob = pick_language(decoding.language_probs, allowed)
+        if prob < recheck_below and len(chunk.regions) > 1:
             # Unsure about a chunk of several regions: the language may change inside it.
-            out.extend(self._split_by_language(samples, chunk, allowed))
-        return out
+            return [
+                (
+                    part,
+                    part_lang,
+                    part_prob,
+                    self.engine.decode(
+                        samples[part.start : part.end], part_lang, options
+                    ).segments(),
+                )
+                for part, part_lang, part_prob in self._split_by_language(samples, chunk, allowed)
+            ]
+        if lang != decoding.language:  # the detected language is outside the allowed set
+            decoding = self.engine.decode(audio, lang, options)
+        return [(chunk, lang, prob, decoding.segments())]
 
     def _split_by_language(
         self, samples: np.ndarray, chunk: Chunk, allowed: Sequence[str] | None
@@ -204,37 +255,26 @@ class SpeechModel:
             (Chunk(r[0][0], r[-1][1], tuple(r)), lang, float(np.mean(p))) for r, lang, p in runs
         ]
 
-    def _decode_all(
+    def _decode_labelled(
         self,
         samples: np.ndarray,
         labelled: list[tuple[Chunk, str, float]],
         options: DecodeOptions,
-        progress: bool,
-        source: str,
-        only_foreign: bool = False,
     ) -> list[Segment]:
-        from tqdm import tqdm
-
-        total = sum(c.end - c.start for c, _, _ in labelled) / SAMPLE_RATE
-        bar = tqdm(
-            total=round(total, 1),
-            unit="s",
-            disable=not progress or total < 1,
-            desc=Path(source).name or "audio",
-            leave=False,
-        )
         out: list[Segment] = []
-        with bar:
-            for chunk, lang, prob in labelled:
-                if only_foreign and lang == "en":
-                    continue
-                offset = chunk.start / SAMPLE_RATE
-                for s in self.engine.decode(samples[chunk.start : chunk.end], lang, options):
-                    if not s.text.strip() or _is_hallucination(s, options):
-                        continue
-                    out.append(_shift(s, offset, len(out), prob, limit=chunk.end / SAMPLE_RATE))
-                bar.update(round((chunk.end - chunk.start) / SAMPLE_RATE, 1))
+        for chunk, lang, prob in labelled:
+            found = self.engine.decode(samples[chunk.start : chunk.end], lang, options).segments()
+            out.extend(_keep(found, chunk, prob, options, len(out)))
         return out
+
+
+def _keep(
+    found: list[Segment], chunk: Chunk, prob: float, options: DecodeOptions, first_id: int
+) -> list[Segment]:
+    """Drop empty and hallucinated segments; move the rest to the recording's timeline."""
+    kept = [s for s in found if s.text.strip() and not _is_hallucination(s, options)]
+    offset, limit = chunk.start / SAMPLE_RATE, chunk.end / SAMPLE_RATE
+    return [_shift(s, offset, first_id + i, prob, limit) for i, s in enumerate(kept)]
 
 
 def _is_hallucination(s: Segment, o: DecodeOptions) -> bool:
