@@ -137,18 +137,21 @@ def main() -> int:
             .splitlines()[-1]
         )
         rows.append((engine, compute_type, beam, json.loads(out)))
-    reference = {beam: r["seconds"] for e, _, beam, r in rows if e == "openai-whisper"}
+    same_beam = {beam: r["seconds"] for e, _, beam, r in rows if e == "openai-whisper"}
+    cli = next(r["seconds"] for e, _, _, r in rows if e == STOCK)
     duration = rows[0][3]["duration"]
     print(f"Whisper base, {duration:.0f} s clip, {args.threads} threads, best of {args.repeat}\n")
     print(
-        "| engine | compute | beam | seconds | RTF | peak RSS MB | WER | speed vs openai-whisper |"
+        "| engine | compute | beam | seconds | RTF | peak RSS MB | WER "
+        "| speed vs voiceflow openai-whisper, same beam | speed vs openai-whisper CLI |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for engine, compute_type, beam, r in rows:
+        ratio = "-" if engine == STOCK else f"{same_beam[beam] / r['seconds']:.1f}x"
         print(
             f"| {engine} | {compute_type} | {beam} | {r['seconds']:.2f} | "
             f"{r['seconds'] / duration:.3f} | {r['rss_mb']:.0f} | {r['wer']:.3f} | "
-            f"{reference[beam] / r['seconds']:.1f}x |"
+            f"{ratio} | {cli / r['seconds']:.1f}x |"
         )
     return 0
 
