@@ -11,6 +11,7 @@ import json
 import pytest
 from PIL import Image
 
+from bench.sd_parts import byte_level_tokenizer, text_encoder_config
 from tests.conftest import run_cli
 from voiceflow.graph import GraphError
 from voiceflow.messages import Command, Failure, ImageResult
@@ -18,22 +19,6 @@ from voiceflow.testing import graph_from, run_node, transcript
 from voiceflow_image import ImageNode, family_defaults, safe_stem, unique_path
 
 pytestmark = pytest.mark.slow
-
-
-def _byte_vocab() -> dict[str, int]:
-    # The byte-level alphabet CLIP's BPE starts from, each symbol alone and word-final.
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-    bs += list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    symbols = [chr(c) for c in cs]
-    vocab = symbols + [s + "</w>" for s in symbols] + ["<|startoftext|>", "<|endoftext|>"]
-    return {tok: i for i, tok in enumerate(vocab)}
 
 
 @pytest.fixture(scope="session")
@@ -45,17 +30,10 @@ def tiny_sd(tmp_path_factory):
         StableDiffusionPipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextModel
 
     folder = tmp_path_factory.mktemp("tiny-sd")
-    tok_dir = folder / "tok"
-    tok_dir.mkdir()
-    vocab = _byte_vocab()
-    (tok_dir / "vocab.json").write_text(json.dumps(vocab))
-    (tok_dir / "merges.txt").write_text("#version: 0.2\n")
-    tokenizer = CLIPTokenizer(
-        str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"), model_max_length=77
-    )
+    tokenizer = byte_level_tokenizer(folder / "tok")
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
         block_out_channels=(8, 16),
@@ -79,16 +57,12 @@ def tiny_sd(tmp_path_factory):
         norm_num_groups=4,
     )
     text_encoder = CLIPTextModel(
-        CLIPTextConfig(
+        text_encoder_config(
+            tokenizer,
             hidden_size=16,
             intermediate_size=32,
             num_attention_heads=2,
             num_hidden_layers=2,
-            vocab_size=len(vocab),
-            bos_token_id=vocab["<|startoftext|>"],
-            eos_token_id=vocab["<|endoftext|>"],
-            pad_token_id=vocab["<|endoftext|>"],
-            max_position_embeddings=77,
         )
     )
     pipe = StableDiffusionPipeline(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
 from pydantic import Field
 
 from voiceflow.intents import DEFAULT_TABLE, IntentRecognizer
@@ -29,11 +31,12 @@ class WhisperNode(Node):
         engine: Literal["auto", "faster-whisper", "openai-whisper"] = "auto"
         device: str = "auto"
         compute_type: str = "auto"
-        threads: int = Field(0, ge=0)
+        threads: int = Field(default=0, ge=0)
         language: str | None = None
         languages: list[str] | None = None  # pick the most probable among these
+        # auto: English only for commands (see recognise_speech); always: all foreign speech
         translate: Literal["auto", "always", "never"] = "auto"
-        beam_size: int = Field(5, ge=1, le=20)
+        beam_size: int = Field(default=5, ge=1, le=20)
         word_timestamps: bool = False
         initial_prompt: str | None = None
         hotwords: str | None = None
@@ -55,22 +58,42 @@ class WhisperNode(Node):
 
     async def process(self, msg: Message, ctx: Context) -> AsyncIterator[Message]:
         assert isinstance(msg, AudioClip) and self.model is not None
-        c = self.config
-        transcript: Transcript = await ctx.run_blocking(
-            self.model.transcribe,
-            msg.samples,
-            language=c.language,
-            languages=c.languages,
-            translate=c.translate != "never",
-            beam_size=c.beam_size,
-            word_timestamps=c.word_timestamps,
-            initial_prompt=c.initial_prompt,
-            hotwords=c.hotwords,
-        )
-        if c.translate == "always" and transcript.translation is None:
-            transcript = _with(transcript, translation=transcript.text)
+        transcript = await ctx.run_blocking(recognise_speech, self.model, msg.samples, self.config)
         if transcript.text:  # silence and noise route nowhere
             yield _with(transcript, source=msg.source)
+
+
+def recognise_speech(model: SpeechModel, samples: np.ndarray, c: WhisperNode.Config) -> Transcript:
+    """Transcribe with a whisper node's settings, translating as ``c.translate`` asks.
+
+    ``auto`` translates only speech that is a command (an intent pattern matches it in its
+    own language): the English is needed for the image prompt or the archive search, and
+    translating everything would double the work of every utterance.
+    """
+    t = model.transcribe(
+        samples,
+        language=c.language,
+        languages=c.languages,
+        translate=c.translate == "always",
+        beam_size=c.beam_size,
+        word_timestamps=c.word_timestamps,
+        initial_prompt=c.initial_prompt,
+        hotwords=c.hotwords,
+    )
+    if c.translate == "always" and t.translation is None:
+        return _with(t, translation=t.text)
+    if (
+        c.translate == "auto"
+        and t.language not in ("", "en")
+        and _commands().recognize(t.text, t.language)
+    ):
+        return model.add_translation(samples, t, c.beam_size)
+    return t
+
+
+@functools.cache
+def _commands() -> IntentRecognizer:
+    return IntentRecognizer.from_file(DEFAULT_TABLE)
 
 
 class IntentNode(Node):

@@ -16,6 +16,7 @@ from voiceflow.errors import VoiceflowError
 
 log = logging.getLogger("voiceflow")
 EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
 
 
 def _bool(value: str) -> bool:
@@ -135,6 +136,44 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--archive", default=None, help=archive_help)
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_stats)
+
+    li = sub.add_parser("listen", help="listen to the microphone and act on what is said")
+    li.add_argument(
+        "--config",
+        default=str(DEFAULT_CONFIG),
+        help="graph config (default: the assistant, configs/default.yaml)",
+    )
+    li.add_argument("--device", default=None, help="input device number or name")
+    li.add_argument("--list-devices", dest="list_devices", action="store_true")
+    li.add_argument(
+        "--dictate",
+        default=None,
+        metavar="FILE",
+        help="also write everything said to FILE (.txt .srt .vtt .json) as it goes",
+    )
+    li.add_argument(
+        "--ingest",
+        action="store_true",
+        help="with --dictate: add the session to the archive at the end",
+    )
+    li.add_argument(
+        "--wake",
+        default=None,
+        metavar="PHRASE",
+        help='act only on speech that starts with PHRASE, e.g. "hey voiceflow"',
+    )
+    li.add_argument(
+        "--push-to-talk",
+        dest="push_to_talk",
+        action="store_true",
+        help="press Enter to start talking and Enter again to stop",
+    )
+    li.add_argument("--silence_ms", type=int, default=500, help="silence that ends an utterance")
+    li.add_argument("--min_utterance_s", type=float, default=0.3)
+    li.add_argument("--max_utterance_s", type=float, default=28.0)
+    li.add_argument("--pre_roll_ms", type=int, default=300)
+    li.add_argument("--json", action="store_true", help="print results as JSON lines")
+    li.set_defaults(func=cmd_listen)
 
     pl = sub.add_parser("plugins", help="list installed plugins and their node types")
     pl.add_argument("--json", action="store_true")
@@ -372,6 +411,128 @@ def cmd_stats(args: argparse.Namespace) -> int:
 class _Shown:
     node: str
     message: Any
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from voiceflow.graph import load_graph
+    from voiceflow.live import (
+        Capture,
+        DictationWriter,
+        Listener,
+        Segmenter,
+        SegmenterOptions,
+        check_accepts_text,
+        list_devices,
+        speech_settings,
+    )
+    from voiceflow.speech.transcriber import SpeechModel
+
+    if args.list_devices:
+        print(list_devices())
+        return 0
+    if args.ingest and not args.dictate:
+        raise VoiceflowError("--ingest stores the dictation: give --dictate FILE too")
+    graph = load_graph(args.config)
+    check_accepts_text(graph)
+    device = int(args.device) if args.device and args.device.isdigit() else args.device
+    capture = Capture(device)
+    capture.start()  # a missing or busy microphone is reported before any model loads
+    dictation = DictationWriter(args.dictate) if args.dictate else None
+    model_args, speech_config = speech_settings(graph)
+    print("loading the speech model...", file=sys.stderr)
+    model = SpeechModel(**model_args)
+    segmenter = Segmenter(
+        SegmenterOptions(
+            silence_ms=args.silence_ms,
+            min_utterance_s=args.min_utterance_s,
+            max_utterance_s=args.max_utterance_s,
+            pre_roll_ms=args.pre_roll_ms,
+        )
+    )
+    tty = sys.stderr.isatty()
+    spoken: list[Any] = []
+
+    def event(kind: str, data: Any) -> None:
+        if kind == "state" and tty:
+            print(f"\r\033[K[{data}]", end="", file=sys.stderr, flush=True)
+        elif kind == "behind":
+            print(f"\rtranscription is behind: {data:.1f} s of speech queued", file=sys.stderr)
+        elif kind == "transcript":
+            u, t = data
+            spoken.append((u, t))
+            if tty:
+                print("\r\033[K", end="", file=sys.stderr)
+            if not args.json:
+                lang = f"{t.language} {t.language_probability:.2f}" if t.language else "-"
+                print(f"[{u.start:7.1f}s] ({lang}) {t.text or '(nothing)'}", flush=True)
+        elif kind == "result":
+            if args.json:
+                print(
+                    json.dumps({"node": data.node, **_jsonable(data.message)}, ensure_ascii=False),
+                    flush=True,
+                )
+            elif data.node != "input":
+                print("    -> " + _describe(data), flush=True)
+
+    listener = Listener(
+        graph, capture, segmenter, model, speech_config, args.wake, dictation, event
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, stop.set)  # Ctrl-C: finish and flush
+        if args.push_to_talk:
+            listener.set_talking(False)
+            print("press Enter to talk, Enter again to stop; Ctrl-C to quit", file=sys.stderr)
+
+            def keys() -> None:
+                for _ in sys.stdin:
+                    listener.set_talking(not listener.talking)
+                    state = "talking" if listener.talking else "push Enter to talk"
+                    loop.call_soon_threadsafe(event, "state", state)
+
+            threading.Thread(target=keys, daemon=True).start()
+        await listener.run(stop)
+
+    asyncio.run(main())
+    stats = listener.stats
+    if stats.dropped_seconds:
+        print(
+            f"warning: {stats.dropped_seconds:.1f} s of audio were dropped (the computer "
+            "could not keep up)",
+            file=sys.stderr,
+        )
+    if args.ingest and spoken:
+        _ingest_dictation(args, spoken)
+    return 0
+
+
+def _ingest_dictation(args: argparse.Namespace, spoken: list[Any]) -> None:
+    import hashlib
+    from dataclasses import replace
+
+    from voiceflow.messages import Transcript
+
+    segments: list[Any] = []
+    for _, t in spoken:
+        # the listener already put segment times on the session's timeline
+        segments += [replace(s, id=len(segments) + i) for i, s in enumerate(t.segments)]
+    first = spoken[0][1]
+    session = Transcript(
+        " ".join(t.text for _, t in spoken),
+        first.language,
+        first.language_probability,
+        spoken[-1][0].end,
+        segments=tuple(segments),
+        source=str(Path(args.dictate).absolute()),
+    )
+    key = hashlib.sha256(session.text.encode()).hexdigest()
+    chunks = _archive(args).store(key, session.source, session)
+    print(f"added the session to the archive ({chunks} chunks)", file=sys.stderr)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -7,9 +7,13 @@ out = run_node(MyNode, Transcript(...), params={"prefix": "> "})
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from voiceflow.graph import Graph, load_graph
 from voiceflow.messages import Message, Transcript
@@ -75,3 +79,49 @@ def run_graph_on(
 ) -> list[Result]:
     """Run a graph config on messages; returns every result that reached ``output``."""
     return run_graph(graph_from(config, plugins), messages)
+
+
+class ReplayStream:
+    """A stand-in for ``sounddevice.InputStream``: plays samples into a capture callback.
+
+    ``speed=1.0`` paces blocks in real time, as a microphone delivers them; ``speed=None``
+    delivers as fast as the callback returns. ``finished`` turns true at the end.
+    """
+
+    def __init__(
+        self,
+        samples: np.ndarray,
+        samplerate: int,
+        callback: Any,
+        speed: float | None = 1.0,
+        block: int = 512,
+    ) -> None:
+        self.samples, self.rate, self.callback = samples, samplerate, callback
+        self.speed, self.block = speed, block
+        self.finished = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._play, daemon=True)
+
+    def _play(self) -> None:
+        began = time.monotonic()
+        for i in range(0, len(self.samples), self.block):
+            if self._stop.is_set():
+                break
+            chunk = self.samples[i : i + self.block].astype(np.float32)[:, None]
+            self.callback(chunk, len(chunk), None, None)
+            if self.speed:
+                delay = began + (i + self.block) / self.rate / self.speed - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+        self.finished = True
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5)
+
+    def close(self) -> None:
+        self.stop()

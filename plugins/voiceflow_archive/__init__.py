@@ -62,8 +62,8 @@ class AskNode(voiceflow.Node):
         llm_model: str | None = None
         base_url: str | None = None
         api_key_env: str = "OPENAI_API_KEY"
-        threads: int = Field(1, ge=1)
-        top_k: int = Field(4, ge=1, le=50)
+        threads: int = Field(default=1, ge=1)
+        top_k: int = Field(default=4, ge=1, le=50)
 
     config: Config
 

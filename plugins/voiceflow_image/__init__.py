@@ -11,8 +11,10 @@ import json
 import os
 import random
 import re
+import socket
 import time
 import unicodedata
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
@@ -62,11 +64,11 @@ class ImageNode(voiceflow.Node):
     class Config(voiceflow.NodeConfig):
         model: str = "stabilityai/sd-turbo"
         output_dir: str = "images"
-        steps: int | None = Field(None, ge=1, le=200)
-        guidance_scale: float | None = Field(None, ge=0.0, le=50.0)
-        width: int = Field(512, ge=64, le=2048)
-        height: int = Field(512, ge=64, le=2048)
-        seed: int | None = Field(None, ge=0, lt=2**32)
+        steps: int | None = Field(default=None, ge=1, le=200)
+        guidance_scale: float | None = Field(default=None, ge=0.0, le=50.0)
+        width: int = Field(default=512, ge=64, le=2048)
+        height: int = Field(default=512, ge=64, le=2048)
+        seed: int | None = Field(default=None, ge=0, lt=2**32)
         negative_prompt: str | None = None
         scheduler: str | None = None  # a diffusers scheduler class, e.g. EulerDiscreteScheduler
         device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
@@ -100,6 +102,8 @@ class ImageNode(voiceflow.Node):
         await ctx.run_blocking(self._load, ctx.base_dir)
 
     def _load(self, base_dir: Path) -> None:
+        # transformers warns about optional image backends diffusers never uses here
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         try:
             import diffusers
             import torch
@@ -125,9 +129,7 @@ class ImageNode(voiceflow.Node):
                 f"image model {c.model!r}: no such folder, and not a hub id (owner/name)"
             )
         try:
-            pipe = diffusers.AutoPipelineForText2Image.from_pretrained(
-                source, torch_dtype=dtype, local_files_only=not network_allowed()
-            )
+            pipe = self._from_pretrained(diffusers, source, dtype)
         except (OSError, ValueError) as e:
             hint = (
                 "connect to the network once to download it, or set params.model to a "
@@ -150,6 +152,20 @@ class ImageNode(voiceflow.Node):
         pipe.set_progress_bar_config(disable=not os.isatty(2), leave=False, desc="denoising")
         self.pipeline = pipe
         self.loads += 1
+
+    @staticmethod
+    def _from_pretrained(diffusers: Any, source: str, dtype: Any) -> Any:
+        """The local copy first; a download only when the hub can be reached at all, so an
+        offline machine gets its answer at once instead of after minutes of retries."""
+        load = diffusers.AutoPipelineForText2Image.from_pretrained
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # hub deprecation chatter
+            try:
+                return load(source, torch_dtype=dtype, local_files_only=True)
+            except (OSError, ValueError):
+                if Path(source).is_dir() or not network_allowed() or not _hub_reachable():
+                    raise
+            return load(source, torch_dtype=dtype)
 
     async def process(self, msg: Message, ctx: voiceflow.Context) -> AsyncIterator[Message]:
         assert isinstance(msg, Command)
@@ -207,6 +223,17 @@ class ImageNode(voiceflow.Node):
             json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8"
         )
         return ImageResult(path=path, prompt=prompt, seed=seed, metadata=metadata)
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    from urllib.parse import urlparse
+
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or ""
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 @voiceflow.hookimpl

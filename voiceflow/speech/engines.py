@@ -109,12 +109,18 @@ class FasterWhisperEngine:
         _, _, probs = self.model.detect_language(audio)
         return dict(probs)
 
-    def decode(self, audio: np.ndarray, language: str | None, options: DecodeOptions) -> Decoding:
-        o = options
-        # With no language, faster-whisper detects it from the encoder pass it then decodes.
-        segments, info = self.model.transcribe(
+    def _detect_and_decode(
+        self, audio: np.ndarray, built: Any, o: DecodeOptions
+    ) -> tuple[str, dict[str, float], Any]:
+        try:
+            return _fused(self.model, audio, built, o.task)
+        except (AttributeError, TypeError, ImportError):  # another faster-whisper version
+            log.debug("fused language detection unavailable", exc_info=True)
+        _, info = self.model.transcribe(audio, language=None, vad_filter=False)
+        probs = dict(info.all_language_probs or ())
+        segments, _ = self.model.transcribe(
             audio,
-            language=language,
+            language=info.language,
             task=o.task,
             beam_size=o.beam_size,
             best_of=o.beam_size,
@@ -128,8 +134,29 @@ class FasterWhisperEngine:
             condition_on_previous_text=o.condition_on_previous_text,
             vad_filter=False,
         )
-        lang = info.language
-        probs = dict(info.all_language_probs or ()) if language is None else {lang: 1.0}
+        return info.language, probs, segments
+
+    def decode(self, audio: np.ndarray, language: str | None, options: DecodeOptions) -> Decoding:
+        o = options
+        segments, info = self.model.transcribe(
+            audio,
+            language=language or "en",  # a placeholder until detection below
+            task=o.task,
+            beam_size=o.beam_size,
+            best_of=o.beam_size,
+            temperature=list(o.temperature),
+            initial_prompt=o.initial_prompt,
+            hotwords=o.hotwords,
+            word_timestamps=o.word_timestamps,
+            no_speech_threshold=o.no_speech_threshold,
+            log_prob_threshold=o.log_prob_threshold,
+            compression_ratio_threshold=o.compression_ratio_threshold,
+            condition_on_previous_text=o.condition_on_previous_text,
+            vad_filter=False,
+        )
+        lang, probs = language or "en", {language or "en": 1.0}
+        if language is None and self.multilingual:
+            lang, probs, segments = self._detect_and_decode(audio, info.transcription_options, o)
 
         def collect() -> list[Segment]:
             return [
@@ -138,6 +165,26 @@ class FasterWhisperEngine:
             ]
 
         return Decoding(lang, probs, collect)
+
+
+def _fused(
+    model: Any, audio: np.ndarray, options: Any, task: str
+) -> tuple[str, dict[str, float], Any]:
+    """Language detection and decoding on one encoder pass.
+
+    faster-whisper encodes the first window twice when it detects the language (once to
+    detect, once to decode); for short utterances that doubles the latency.
+    """
+    from faster_whisper.audio import pad_or_trim
+    from faster_whisper.tokenizer import Tokenizer
+
+    features = model.feature_extractor(audio)
+    encoded = model.encode(pad_or_trim(features[:, : model.feature_extractor.nb_max_frames]))
+    scores = model.model.detect_language(encoded)[0]
+    probs = {token[2:-2]: float(p) for token, p in scores}
+    lang = max(probs, key=lambda k: probs[k])
+    tokenizer = Tokenizer(model.hf_tokenizer, True, task=task, language=lang)
+    return lang, probs, model.generate_segments(features, tokenizer, options, False, encoded)
 
 
 def _segment(s: Any, language: str, words: list[tuple[Any, Any, str, Any]]) -> Segment:

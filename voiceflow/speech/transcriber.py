@@ -171,6 +171,13 @@ class SpeechModel:
         transcript = _assemble(segments, labelled, duration, task, source, translation)
         return replace(transcript, translation_segments=tuple(english))
 
+    def add_translation(self, audio: np.ndarray, t: Transcript, beam_size: int = 5) -> Transcript:
+        """The English for a non-English transcript: Whisper's translate task, in its language."""
+        if t.language in ("", "en") or not t.text:
+            return t
+        english = self.transcribe(audio, task="translate", language=t.language, beam_size=beam_size)
+        return replace(t, translation=english.text, translation_segments=english.segments)
+
     def _recognise(
         self,
         samples: np.ndarray,
