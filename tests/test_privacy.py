@@ -1,4 +1,4 @@
-"""Private by default: transcription makes no network connection attempt at all."""
+"""Private by default: with no network feature configured, no network connection attempt."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -15,11 +16,12 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("engine", ["faster-whisper", "openai-whisper"])
-def test_transcription_opens_no_network_socket(data, tmp_path, engine):
+def traced(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run the CLI under strace; returns the result and every inet connect/send it tried."""
     if shutil.which("strace") is None:
         pytest.fail("strace is not installed (scripts/setup.sh installs it)")
     trace = tmp_path / "trace"
+    # The test suite's offline switches are removed: the default must be private by itself.
     env = {k: v for k, v in os.environ.items() if k not in ("VOICEFLOW_OFFLINE", "HF_HUB_OFFLINE")}
     r = subprocess.run(
         [
@@ -33,14 +35,7 @@ def test_transcription_opens_no_network_socket(data, tmp_path, engine):
             sys.executable,
             "-m",
             "voiceflow",
-            "transcribe",
-            str(data / "jfk.flac"),
-            "--engine",
-            engine,
-            "--output_dir",
-            str(tmp_path),
-            "--word_timestamps",
-            "True",
+            *args,
         ],
         capture_output=True,
         text=True,
@@ -48,10 +43,27 @@ def test_transcription_opens_no_network_socket(data, tmp_path, engine):
         cwd=ROOT,
         timeout=600,
     )
+    inet = [
+        line for line in trace.read_text().splitlines() if re.search(r"AF_INET6?|sin6?_port", line)
+    ]
+    return r, inet
+
+
+@pytest.mark.parametrize("engine", ["faster-whisper", "openai-whisper"])
+def test_transcription_opens_no_network_socket(data, tmp_path, engine):
+    r, inet = traced(
+        tmp_path,
+        "transcribe",
+        str(data / "jfk.flac"),
+        "--engine",
+        engine,
+        "--output_dir",
+        str(tmp_path),
+        "--word_timestamps",
+        "True",
+    )
     assert r.returncode == 0, r.stderr
     assert "ask not what your country" in r.stdout.lower()
-    calls = trace.read_text()
-    inet = [line for line in calls.splitlines() if re.search(r"AF_INET6?|sin6?_port", line)]
     assert inet == [], "network attempts:\n" + "\n".join(inet[:10])
 
 
@@ -59,36 +71,9 @@ def test_ingest_and_ask_open_no_network_socket(data, tmp_path):
     folder = tmp_path / "talks"
     folder.mkdir()
     (folder / "jfk.flac").symlink_to(data / "jfk.flac")
-    trace = tmp_path / "trace"
-    env = {k: v for k, v in os.environ.items() if k not in ("VOICEFLOW_OFFLINE", "HF_HUB_OFFLINE")}
+    store = str(tmp_path / "store")
     for args in (["ingest", str(folder)], ["ask", "what can you do for your country"]):
-        r = subprocess.run(
-            [
-                "strace",
-                "-f",
-                "-qq",
-                "-e",
-                "trace=connect,sendto,sendmsg",
-                "-o",
-                str(trace),
-                sys.executable,
-                "-m",
-                "voiceflow",
-                *args,
-                "--archive",
-                str(tmp_path / "store"),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=ROOT,
-            timeout=600,
-        )
+        r, inet = traced(tmp_path, *args, "--archive", store)
         assert r.returncode == 0, r.stderr
-        inet = [
-            line
-            for line in trace.read_text().splitlines()
-            if re.search(r"AF_INET6?|sin6?_port", line)
-        ]
         assert inet == [], f"{args[0]}: network attempts:\n" + "\n".join(inet[:10])
     assert "jfk.flac" in r.stdout

@@ -118,42 +118,13 @@ class FasterWhisperEngine:
             log.debug("fused language detection unavailable", exc_info=True)
         _, info = self.model.transcribe(audio, language=None, vad_filter=False)
         probs = dict(info.all_language_probs or ())
-        segments, _ = self.model.transcribe(
-            audio,
-            language=info.language,
-            task=o.task,
-            beam_size=o.beam_size,
-            best_of=o.beam_size,
-            temperature=list(o.temperature),
-            initial_prompt=o.initial_prompt,
-            hotwords=o.hotwords,
-            word_timestamps=o.word_timestamps,
-            no_speech_threshold=o.no_speech_threshold,
-            log_prob_threshold=o.log_prob_threshold,
-            compression_ratio_threshold=o.compression_ratio_threshold,
-            condition_on_previous_text=o.condition_on_previous_text,
-            vad_filter=False,
-        )
+        segments, _ = self.model.transcribe(audio, language=info.language, **_kwargs(o))
         return info.language, probs, segments
 
     def decode(self, audio: np.ndarray, language: str | None, options: DecodeOptions) -> Decoding:
         o = options
-        segments, info = self.model.transcribe(
-            audio,
-            language=language or "en",  # a placeholder until detection below
-            task=o.task,
-            beam_size=o.beam_size,
-            best_of=o.beam_size,
-            temperature=list(o.temperature),
-            initial_prompt=o.initial_prompt,
-            hotwords=o.hotwords,
-            word_timestamps=o.word_timestamps,
-            no_speech_threshold=o.no_speech_threshold,
-            log_prob_threshold=o.log_prob_threshold,
-            compression_ratio_threshold=o.compression_ratio_threshold,
-            condition_on_previous_text=o.condition_on_previous_text,
-            vad_filter=False,
-        )
+        # transcribe() validates and assembles the options; its generator is not started yet.
+        segments, info = self.model.transcribe(audio, language=language or "en", **_kwargs(o))
         lang, probs = language or "en", {language or "en": 1.0}
         if language is None and self.multilingual:
             lang, probs, segments = self._detect_and_decode(audio, info.transcription_options, o)
@@ -165,6 +136,24 @@ class FasterWhisperEngine:
             ]
 
         return Decoding(lang, probs, collect)
+
+
+def _kwargs(o: DecodeOptions) -> dict[str, Any]:
+    """DecodeOptions as faster-whisper's transcribe() arguments (its own VAD off)."""
+    return {
+        "task": o.task,
+        "beam_size": o.beam_size,
+        "best_of": o.beam_size,
+        "temperature": list(o.temperature),
+        "initial_prompt": o.initial_prompt,
+        "hotwords": o.hotwords,
+        "word_timestamps": o.word_timestamps,
+        "no_speech_threshold": o.no_speech_threshold,
+        "log_prob_threshold": o.log_prob_threshold,
+        "compression_ratio_threshold": o.compression_ratio_threshold,
+        "condition_on_previous_text": o.condition_on_previous_text,
+        "vad_filter": False,
+    }
 
 
 def _fused(
