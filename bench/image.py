@@ -64,7 +64,9 @@ def build(folder: Path, dtype):  # type: ignore[no-untyped-def]
         vae=vae,
         text_encoder=text,
         tokenizer=tokenizer,
-        scheduler=EulerDiscreteScheduler(),
+        scheduler=EulerDiscreteScheduler(  # SD-1.5's schedule
+            beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1
+        ),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,

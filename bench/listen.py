@@ -15,6 +15,7 @@ import asyncio
 import os
 import resource
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -83,6 +84,8 @@ def main() -> int:
     args = p.parse_args()
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("VOICEFLOW_OFFLINE", "1")  # the image node must not wait on a hub
+    # the default graph archives what it hears: keep that out of the user's own archive
+    os.environ["VOICEFLOW_ARCHIVE"] = tempfile.mkdtemp(prefix="voiceflow-bench-")
     from voiceflow.speech.audio import load_audio
 
     gap = np.zeros(16000 * 3, dtype=np.float32)

@@ -300,3 +300,13 @@ def test_chroma_server_mode(tmp_path, data):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_archive_refuses_a_different_embedder(archive_dir):
+    from voiceflow.errors import ConfigError
+    from voiceflow_archive import Archive
+    from voiceflow_archive.store import SentenceEmbedder
+
+    other = Archive(archive_dir / "store", SentenceEmbedder("another-model"))
+    with pytest.raises(ConfigError, match="built with the embedder 'all-MiniLM-L6-v2'"):
+        other.search("anything")

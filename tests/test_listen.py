@@ -273,3 +273,24 @@ def test_real_portaudio_capture_through_pulseaudio(pulse, data, tmp_path):
         "schalte das wohnzimmerlicht ein",
     ], stdout
     assert "(en " in stdout and "(de " in stdout
+
+
+@pytest.mark.slow
+def test_dictation_session_goes_into_the_archive(tmp_path):
+    import argparse
+
+    from voiceflow.cli import _ingest_dictation
+    from voiceflow.live import Utterance
+    from voiceflow.messages import Segment
+    from voiceflow_archive import Archive
+
+    spoken = []
+    for i, text in enumerate(["The exam is on Friday.", "Bring a calculator."]):
+        seg = Segment(0, 10.0 * i, 10.0 * i + 2, text, "en")
+        t = Transcript(text, "en", 0.99, 2.0, segments=(seg,), source="microphone")
+        spoken.append((Utterance(np.zeros(10), 10.0 * i, 10.0 * i + 2, 0.0), t))
+    args = argparse.Namespace(dictate=str(tmp_path / "class.txt"), archive=str(tmp_path / "a"))
+    _ingest_dictation(args, spoken)
+    archive = Archive(tmp_path / "a")
+    [occurrence] = archive.occurrences("calculator")[str(tmp_path / "class.txt")]
+    assert occurrence.start == 10.0 and occurrence.end == 12.0

@@ -106,10 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_validate)
 
     archive_help = "archive folder (default: the user's data directory, or $VOICEFLOW_ARCHIVE)"
+    embedder_help = "sentence-transformers model name or folder (the archive remembers it)"
     ing = sub.add_parser("ingest", help="transcribe recordings into the searchable archive")
     ing.add_argument("paths", nargs="+", help="audio/video files and folders")
     ing.add_argument("--archive", default=None, help=archive_help)
     ing.add_argument("--chroma_url", default=None, help="a Chroma server, e.g. http://host:8000")
+    ing.add_argument("--embedder", default="all-MiniLM-L6-v2", help=embedder_help)
     _add_model_args(ing)
     ing.set_defaults(func=cmd_ingest)
 
@@ -117,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--archive", default=None, help=archive_help)
     ask.add_argument("--chroma_url", default=None)
+    ask.add_argument("--embedder", default="all-MiniLM-L6-v2", help=embedder_help)
     ask.add_argument(
         "--no-llm",
         dest="no_llm",
@@ -337,9 +340,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _archive(args: argparse.Namespace) -> Any:
     try:
         from voiceflow_archive import Archive
+        from voiceflow_archive.store import SentenceEmbedder
     except ImportError:
         raise VoiceflowError("the archive needs its plugin: pip install 'voiceflow[rag]'") from None
-    return Archive(args.archive, chroma_url=getattr(args, "chroma_url", None))
+    embedder = SentenceEmbedder(getattr(args, "embedder", "all-MiniLM-L6-v2"))
+    return Archive(args.archive, embedder, chroma_url=getattr(args, "chroma_url", None))
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:

@@ -201,7 +201,17 @@ class Archive:
                         "max_neighbors": 32,
                     }
                 },
+                metadata={"embedder": self.embedder.name},
             )
+            built_with = (self._collection.metadata or {}).get("embedder", self.embedder.name)
+            if built_with != self.embedder.name:
+                # Vectors of two models are not comparable: searching would return noise.
+                self._collection = None
+                raise ConfigError(
+                    f"the archive at {self.chroma_url or self.path} was built with the embedder "
+                    f"{built_with!r}, not {self.embedder.name!r}: use --embedder {built_with} "
+                    "or a new --archive"
+                )
         return self._collection
 
     # -- recordings ----------------------------------------------------------------------

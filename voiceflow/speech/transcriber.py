@@ -358,12 +358,12 @@ def _assemble(
 
 def _as_samples(audio: np.ndarray) -> np.ndarray:
     a = np.asarray(audio)
+    if a.dtype.kind in "iu":  # PCM integers: scale before any mixing turns them into floats
+        a = a / float(np.iinfo(a.dtype).max)
     if a.ndim == 2:  # (samples, channels) or (channels, samples): mix down
         a = a.mean(axis=0 if a.shape[0] < a.shape[1] else 1)
     if a.ndim != 1:
         raise VoiceflowError(f"audio array must be 1-D mono samples at 16 kHz, got shape {a.shape}")
-    if a.dtype.kind in "iu":
-        a = a / float(np.iinfo(a.dtype).max)
     return np.ascontiguousarray(a, dtype=np.float32)
 
 

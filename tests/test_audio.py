@@ -1,0 +1,84 @@
+"""Audio input: containers and codecs ffmpeg decodes, video files, channels, arrays."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from tests.conftest import normalize
+from voiceflow.speech.audio import expand_inputs, level_speech, load_audio
+
+
+@pytest.fixture(scope="module")
+def encoded(tmp_path_factory, data):
+    if shutil.which("ffmpeg") is None:
+        pytest.fail("ffmpeg is not installed (scripts/setup.sh installs it)")
+    folder = tmp_path_factory.mktemp("formats")
+    jfk = data / "jfk.flac"
+    jobs = {
+        "jfk.mp3": ["-i", str(jfk), "-c:a", "libmp3lame"],
+        "jfk.m4a": ["-i", str(jfk), "-c:a", "aac"],
+        "jfk.opus": ["-i", str(jfk), "-c:a", "libopus"],
+        "jfk.wav": ["-i", str(jfk), "-ar", "44100", "-ac", "2"],
+        "jfk.mp4": [
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=blue:s=64x64:d=11",
+            "-i",
+            str(jfk),
+            "-shortest",
+            "-c:v",
+            "libx264",
+            "-c:a",
+            "aac",
+        ],
+    }
+    for name, args in jobs.items():
+        subprocess.run(
+            ["ffmpeg", "-loglevel", "error", "-y", *args, str(folder / name)], check=True
+        )
+    return folder
+
+
+def test_every_format_decodes_to_16k_mono(encoded):
+    reference = len(load_audio(encoded / "jfk.wav"))
+    for path in sorted(encoded.iterdir()):
+        samples = load_audio(path)
+        assert samples.dtype == np.float32 and samples.ndim == 1
+        assert abs(len(samples) - reference) < 16000 * 0.2, path.name  # within 0.2 s
+        assert 0.01 < float(np.abs(samples).max()) < 1.5  # lossy codecs overshoot a little
+
+
+def test_folders_expand_to_audio_and_video(encoded, tmp_path):
+    (encoded / "notes.txt").write_text("not audio")
+    files, errors = expand_inputs([encoded, tmp_path / "missing.wav"])
+    assert sorted(f.suffix for f in files) == [".m4a", ".mp3", ".mp4", ".opus", ".wav"]
+    assert errors == [f"{tmp_path / 'missing.wav'}: no such file"]
+
+
+@pytest.mark.slow
+def test_video_file_transcribes(encoded, faster_base):
+    t = faster_base.transcribe(encoded / "jfk.mp4")
+    assert "ask not what your country can do for you" in normalize(t.text)
+
+
+def test_numpy_input_int16_and_stereo_arrays():
+    from voiceflow.speech.transcriber import _as_samples
+
+    stereo = np.stack([np.full(100, 16384, np.int16), np.zeros(100, np.int16)])
+    mono = _as_samples(stereo)
+    assert mono.shape == (100,) and mono.dtype == np.float32
+    assert mono[0] == pytest.approx(0.25, abs=1e-3)
+
+
+def test_levelling_lifts_quiet_speech_and_leaves_silence():
+    rng = np.random.default_rng(0)
+    quiet = (rng.normal(0, 10 ** (-50 / 20), 16000 * 4)).astype(np.float32)
+    out = level_speech(np.concatenate([np.zeros(16000 * 4, np.float32), quiet]))
+    assert np.all(out[: 16000 * 3] == 0)
+    rms = float(np.sqrt(np.mean(out[16000 * 5 :] ** 2)))
+    assert 10 ** (-30 / 20) < rms < 10 ** (-18 / 20)  # about -23 dBFS
