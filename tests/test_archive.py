@@ -310,3 +310,10 @@ def test_archive_refuses_a_different_embedder(archive_dir):
     other = Archive(archive_dir / "store", SentenceEmbedder("another-model"))
     with pytest.raises(ConfigError, match="built with the embedder 'all-MiniLM-L6-v2'"):
         other.search("anything")
+
+
+def test_unrelated_question_gets_no_invented_answer(archive):
+    from voiceflow_archive import LLMConfig, answer
+
+    result = answer("What did the lecturer say about neural networks?", archive, LLMConfig("none"))
+    assert result.citations == () and "Nothing in the archive matches" in result.text

@@ -108,11 +108,28 @@ def fence(hits: list[Hit]) -> str:
     return "\n".join(lines)
 
 
-def answer(question: str, archive: Archive, llm: LLMConfig | None = None, k: int = 4) -> Answer:
-    hits = archive.search(question, k)
-    citations = tuple(h.citation() for h in hits)
-    if not hits:
+def answer(
+    question: str,
+    archive: Archive,
+    llm: LLMConfig | None = None,
+    k: int = 4,
+    min_score: float = 0.3,
+) -> Answer:
+    """Retrieve, then answer; passages scoring under ``min_score`` (cosine) are not used.
+
+    With MiniLM, passages that answer a question score about 0.35-0.85 and unrelated ones
+    under 0.3: dropping those keeps a small model from inventing an answer out of noise.
+    """
+    found = archive.search(question, k)
+    if not found:
         return Answer("The archive holds no recordings yet: add some with `voiceflow ingest`.")
+    hits = [h for h in found if h.score >= min_score]
+    if not hits:
+        return Answer(
+            f"Nothing in the archive matches that question (the closest passage "
+            f"scores {found[0].score:.2f}, under {min_score})."
+        )
+    citations = tuple(h.citation() for h in hits)
     cfg = llm or LLMConfig()
     if cfg.kind == "none":
         return Answer("Most relevant passages:", citations=citations)
