@@ -175,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     li.add_argument("--min_utterance_s", type=float, default=0.3)
     li.add_argument("--max_utterance_s", type=float, default=28.0)
     li.add_argument("--pre_roll_ms", type=int, default=300)
+    li.add_argument(
+        "--early_ms",
+        type=int,
+        default=200,
+        help="start transcribing after this much silence (0: wait for the end)",
+    )
     li.add_argument("--json", action="store_true", help="print results as JSON lines")
     li.set_defaults(func=cmd_listen)
 
@@ -455,6 +461,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
             min_utterance_s=args.min_utterance_s,
             max_utterance_s=args.max_utterance_s,
             pre_roll_ms=args.pre_roll_ms,
+            early_ms=args.early_ms,
         )
     )
     tty = sys.stderr.isatty()

@@ -37,6 +37,10 @@ class SegmenterOptions:
     min_utterance_s: float = 0.3
     max_utterance_s: float = 28.0  # fits one Whisper window
     pre_roll_ms: int = 300  # audio kept from before speech starts: the first syllable
+    # After this much silence a tentative utterance is offered, so transcription can start
+    # before the utterance is known to be over (0: never). It equals the closing silence
+    # an utterance keeps, so a tentative and its final utterance hold the same samples.
+    early_ms: int = 200
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class Utterance:
     start: float  # seconds since listening began
     end: float  # where speech ended (before the closing silence)
     speech_ended_at: float  # time.monotonic() of the end of speech, for latency
+    final: bool = True  # False: speech may still resume (see SegmenterOptions.early_ms)
 
 
 class Segmenter:
@@ -79,6 +84,7 @@ class Segmenter:
         frames, self._pending = self._pending[: n * FRAME], self._pending[n * FRAME :]
         out: list[Utterance] = []
         end_frames = max(1, self.o.silence_ms * 16 // FRAME)
+        early_frames = self.o.early_ms * 16 // FRAME
         max_frames = int(self.o.max_utterance_s * SAMPLE_RATE / FRAME)
         with torch.inference_mode():
             for frame in frames.reshape(n, FRAME):
@@ -99,6 +105,8 @@ class Segmenter:
                 )
                 if self._silent_frames >= end_frames or len(self._speech) >= max_frames:
                     out.extend(self._close())
+                elif 0 < early_frames == self._silent_frames:
+                    out.extend(self._utterance(final=False))
         return out
 
     def flush(self) -> list[Utterance]:
@@ -106,18 +114,22 @@ class Segmenter:
         return self._close() if self.in_speech else []
 
     def _close(self) -> list[Utterance]:
-        speech, silent = self._speech, min(self._silent_frames, len(self._speech))
+        out = self._utterance(final=True)
         self.in_speech, self._speech, self._silent_frames = False, [], 0
         self._pre = deque(maxlen=self._pre.maxlen)
         self.model.reset_states()
-        voiced = len(speech) - silent
+        return out
+
+    def _utterance(self, final: bool) -> list[Utterance]:
+        silent = min(self._silent_frames, len(self._speech))
+        voiced = len(self._speech) - silent
         if voiced * FRAME / SAMPLE_RATE < self.o.min_utterance_s:
             return []
         # Keep about 200 ms of the closing silence: Whisper ends words better with some.
-        samples = np.concatenate(speech[: voiced + min(silent, 200 * 16 // FRAME)])
+        samples = np.concatenate(self._speech[: voiced + min(silent, 200 * 16 // FRAME)])
         start = self._start_frame * FRAME / SAMPLE_RATE
         ended_at = time.monotonic() - silent * FRAME / SAMPLE_RATE
-        return [Utterance(samples, start, start + voiced * FRAME / SAMPLE_RATE, ended_at)]
+        return [Utterance(samples, start, start + voiced * FRAME / SAMPLE_RATE, ended_at, final)]
 
 
 class Capture:
@@ -362,6 +374,9 @@ class Listener:
         self.talking = True  # push-to-talk turns this off between presses
         self.stats = ListenStats()
         self._queued: list[Utterance] = []
+        self._busy = False
+        # A transcription started on a tentative utterance: (start, samples, task)
+        self._speculation: tuple[float, int, Any] | None = None
 
     def set_talking(self, talking: bool) -> None:
         self.talking = talking
@@ -407,16 +422,34 @@ class Listener:
         hearing = False
         while not stop.is_set() and not self.capture.ended:
             for u in await asyncio.to_thread(self._pump):
-                await self._enqueue(utterances, u)
+                if u.final:
+                    await self._enqueue(utterances, u)
+                else:
+                    self._speculate(u)
             if self.segmenter.in_speech != hearing:
                 hearing = self.segmenter.in_speech
                 self.on_event("state", "hearing speech" if hearing else "listening")
         for _ in range(self.capture.blocks.qsize()):  # what was captured before the stop
             block = self.capture.read(timeout=0)
             for u in self._segment(block) if block is not None else ():
-                await self._enqueue(utterances, u)
+                if u.final:
+                    await self._enqueue(utterances, u)
         for u in self.segmenter.flush():
             await self._enqueue(utterances, u)
+
+    def _speculate(self, u: Utterance) -> None:
+        """Start transcribing a tentative utterance while the worker is idle: if speech
+        does not resume, the final utterance holds the same samples and takes the result."""
+        import asyncio
+
+        from voiceflow.builtins import recognise_speech
+
+        if self._busy or self._queued:
+            return
+        task = asyncio.ensure_future(
+            asyncio.to_thread(recognise_speech, self.model, u.samples, self.config)
+        )
+        self._speculation = (u.start, len(u.samples), task)
 
     async def _enqueue(self, utterances: Any, u: Utterance) -> None:
         self._queued.append(u)
@@ -434,7 +467,14 @@ class Listener:
 
         while (u := await utterances.get()) is not None:
             self.on_event("state", "transcribing")
-            t = await asyncio.to_thread(recognise_speech, self.model, u.samples, self.config)
+            self._busy = True
+            spec, self._speculation = self._speculation, None
+            if spec is not None and spec[:2] == (u.start, len(u.samples)):
+                t = await spec[2]  # started when the silence began: the same samples
+            else:
+                if spec is not None:  # speech resumed after it started: let it finish first
+                    await asyncio.wait([spec[2]])
+                t = await asyncio.to_thread(recognise_speech, self.model, u.samples, self.config)
             self._queued = [x for x in self._queued if x is not u]  # arrays: no ==
             self.stats.utterances += 1
             self.stats.transcript_latency.append(time.monotonic() - u.speech_ended_at)
@@ -449,6 +489,7 @@ class Listener:
             if command is not None and command.text:
                 await runner.run([command])
                 self.stats.action_latency.append(time.monotonic() - u.speech_ended_at)
+            self._busy = False
             self.on_event("state", "listening")
 
 
