@@ -68,14 +68,6 @@ class Segmenter:
         self._start_frame = 0
         self.in_speech = False
 
-    @property
-    def elapsed(self) -> float:
-        return self._frames_seen * FRAME / SAMPLE_RATE
-
-    @property
-    def speech_seconds(self) -> float:
-        return len(self._speech) * FRAME / SAMPLE_RATE
-
     def feed(self, block: np.ndarray) -> list[Utterance]:
         import torch
 

@@ -87,10 +87,6 @@ class SpeechModel:
         self.vad = SileroVad(vad if isinstance(vad, VadOptions) else None) if vad else None
         self._lock = threading.Lock()  # engines are not safe to share across threads
 
-    @property
-    def engine_name(self) -> str:
-        return self.engine.name
-
     def transcribe(
         self,
         audio: str | Path | np.ndarray,
