@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -60,7 +61,7 @@ class WhisperNode(Node):
         assert isinstance(msg, AudioClip) and self.model is not None
         transcript = await ctx.run_blocking(recognise_speech, self.model, msg.samples, self.config)
         if transcript.text:  # silence and noise route nowhere
-            yield _with(transcript, source=msg.source)
+            yield replace(transcript, source=msg.source)
 
 
 def recognise_speech(model: SpeechModel, samples: np.ndarray, c: WhisperNode.Config) -> Transcript:
@@ -81,7 +82,7 @@ def recognise_speech(model: SpeechModel, samples: np.ndarray, c: WhisperNode.Con
         hotwords=c.hotwords,
     )
     if c.translate == "always" and t.translation is None:
-        return _with(t, translation=t.text)
+        return replace(t, translation=t.text)
     if (
         c.translate == "auto"
         and t.language not in ("", "en")
@@ -117,12 +118,6 @@ class IntentNode(Node):
         assert isinstance(msg, Transcript)
         match = self.recognizer.recognize(msg.text, msg.language, msg.translation)
         yield Command(match.intent, match.args, msg) if match else msg
-
-
-def _with(t: Transcript, **changes: object) -> Transcript:
-    from dataclasses import replace
-
-    return replace(t, **changes)  # type: ignore[arg-type]
 
 
 @hookimpl

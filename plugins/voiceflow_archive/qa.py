@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import SecretStr
 
 from voiceflow.errors import ConfigError, MissingDependencyError
-from voiceflow.messages import Answer, _mmss
+from voiceflow.messages import Answer
 
 from .store import Archive, Hit
 
@@ -103,7 +103,7 @@ def fence(hits: list[Hit]) -> str:
     for i, h in enumerate(hits, 1):
         # Strip anything that could close the fence from inside a passage.
         text = h.text_en.replace("<", "‹").replace(">", "›")
-        lines.append(f"[{i}] ({Path(h.source).name} {_mmss(h.start)}-{_mmss(h.end)}) {text}")
+        lines.append(f"[{i}] ({h.citation().label()}) {text}")
     lines.append("</passages>")
     return "\n".join(lines)
 
