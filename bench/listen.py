@@ -1,11 +1,12 @@
 """Live listening benchmark: reference clips replayed in real time through the capture path.
 
-    python bench/listen.py [--minutes 5]
+    python bench/listen.py [--minutes 5] [--partial_every 0] [--full_window] [--config F]
 
 Part 1: short utterances (the three spoken commands, jfk.flac and five FLEURS clips), 3 s
-apart: end of speech -> transcript ready, and -> graph results (configs/default.yaml).
-Part 2: continuous speech for --minutes: real-time factor of transcription and memory
-over time. Whisper base, 2 threads. Prints tables.
+apart: end of speech -> transcript ready, and -> graph results (configs/default.yaml
+unless --config). Part 2: continuous speech for --minutes: real-time factor of
+transcription (partial texts included) and memory over time. Whisper base, 2 threads.
+Prints tables.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from voiceflow.live import SegmenterOptions
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 
@@ -34,17 +37,19 @@ def rss_mb() -> float:
     return 0.0
 
 
-def replay(audio: np.ndarray, beam_size: int | None) -> tuple[object, list[tuple[float, float]]]:
+def replay(audio: np.ndarray, args: argparse.Namespace) -> tuple[object, list[tuple[float, float]]]:
     from voiceflow.graph import load_graph
     from voiceflow.live import Capture, Listener, Segmenter, speech_settings
     from voiceflow.speech.transcriber import SpeechModel
     from voiceflow.testing import ReplayStream
 
-    graph = load_graph(ROOT / "configs/default.yaml")
+    graph = load_graph(args.config)
     model_args, config = speech_settings(graph)
-    if beam_size:
-        config = config.model_copy(update={"beam_size": beam_size})
+    if args.beam_size:
+        config = config.model_copy(update={"beam_size": args.beam_size})
     model = SpeechModel(**{**model_args, "threads": 2})
+    if args.full_window:
+        model.engine.fit_window = False  # type: ignore[attr-defined]
     busy = [0.0]
     transcribe = model.transcribe
 
@@ -57,7 +62,8 @@ def replay(audio: np.ndarray, beam_size: int | None) -> tuple[object, list[tuple
 
     model.transcribe = timed  # type: ignore[method-assign]
     capture = Capture(stream_factory=lambda **kw: ReplayStream(audio, 16000, kw["callback"]))
-    listener = Listener(graph, capture, Segmenter(), model, config)
+    segmenter = Segmenter(SegmenterOptions(early_ms=args.early_ms))
+    listener = Listener(graph, capture, segmenter, model, config, partial_every=args.partial_every)
     memory: list[tuple[float, float]] = []
     done = threading.Event()
 
@@ -80,7 +86,11 @@ def pct(values: list[float], q: float) -> float:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--minutes", type=float, default=5.0, help="part 2 length; 0 skips it")
+    p.add_argument("--config", default=str(ROOT / "configs/default.yaml"))
     p.add_argument("--beam_size", type=int, default=None, help="override the config's")
+    p.add_argument("--early_ms", type=int, default=SegmenterOptions.early_ms)
+    p.add_argument("--partial_every", type=float, default=1.0, help="0: no partial text")
+    p.add_argument("--full_window", action="store_true", help="encode whole 30 s windows")
     args = p.parse_args()
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("VOICEFLOW_OFFLINE", "1")  # the image node must not wait on a hub
@@ -95,11 +105,16 @@ def main() -> int:
         *sorted((DATA / "fleurs").glob("fleurs-*-000.ogg")),
     ]
     audio = np.concatenate([x for c in clips for x in (load_audio(c), gap)])
-    stats, _ = replay(audio, args.beam_size)
+    stats, _ = replay(audio, args)
     t, a = stats.transcript_latency, stats.action_latency
     print(
+        f"early_ms {args.early_ms}, partial text every {args.partial_every} s, "
+        f"beam {args.beam_size or 'as configured'}"
+        f"{', 30 s encoder window' if args.full_window else ''}\n"
+    )
+    print(
         f"Part 1: {len(clips)} clips, {stats.utterances} utterances, "
-        f"{len(audio) / 16000:.0f} s in real time\n"
+        f"{len(audio) / 16000:.0f} s in real time, {stats.partials} partial texts\n"
     )
     print("| from end of speech to | p50 s | p95 s | max s |")
     print("|---|---|---|---|")
@@ -114,7 +129,7 @@ def main() -> int:
     reps = int(np.ceil(args.minutes * 60 * 16000 / len(loop)))
     long = np.tile(loop, reps)[: int(args.minutes * 60 * 16000)]
     start = time.monotonic()
-    stats, memory = replay(long, args.beam_size)
+    stats, memory = replay(long, args)
     wall = time.monotonic() - start
     duration = len(long) / 16000
     print(

@@ -81,12 +81,18 @@ def main() -> int:
     p.add_argument("--engine", default="faster-whisper")
     p.add_argument("--beam_size", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--full_window", action="store_true", help="faster-whisper: encode whole 30 s windows"
+    )
     args = p.parse_args()
     model = SpeechModel(args.model, args.engine, threads=args.threads)
+    if args.full_window:
+        model.engine.fit_window = False  # type: ignore[attr-defined]
     start = time.perf_counter()
     results = evaluate(model, args.beam_size)
     print(
-        f"Whisper {args.model}, {args.engine}, beam {args.beam_size} "
+        f"Whisper {args.model}, {args.engine}{', 30 s window' if args.full_window else ''}, "
+        f"beam {args.beam_size} "
         f"({time.perf_counter() - start:.0f} s)\n"
     )
     print(table(results))

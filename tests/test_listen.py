@@ -161,6 +161,29 @@ def test_push_to_talk_ignores_audio_while_released(tmp_path, espeak):
     assert stats.utterances == 0 and not [e for e in events if e[0] == "transcript"]
 
 
+@pytest.mark.slow
+def test_partial_text_while_speaking_then_the_final_transcript(data, tmp_path):
+    speech = load_audio(data / "fleurs" / "fleurs-en-000.ogg")
+    listener, events = _listener(np.concatenate([_gap(1), speech, _gap(2)]), tmp_path, speed=1.0)
+    stats = asyncio.run(listener.run())
+    finals = [d for k, d in events if k == "transcript"]
+    heard = set(normalize(" ".join(t.text for _, t in finals)).split())
+    assert stats.partials >= 2
+    shown = 0
+    for i, (kind, payload) in enumerate(events):
+        if kind != "partial":
+            continue
+        shown += 1
+        start, partial, _ = payload
+        # each partial belongs to an utterance whose final transcript comes after it
+        assert start in [d[0].start for k, d in events[i:] if k == "transcript"]
+        words = normalize(partial.text).split()
+        assert words and len(set(words) & heard) >= len(words) // 2, partial.text
+    assert shown == stats.partials
+    # partial text is for the screen: dictation and the graph get finals only
+    assert len((tmp_path / "d.txt").read_text().splitlines()) == len(finals) == stats.utterances
+
+
 def test_full_capture_queue_is_counted_not_hidden():
     capture = Capture(queue_seconds=0.1)
     block = np.zeros((512, 1), dtype=np.float32)

@@ -181,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=200,
         help="start transcribing after this much silence (0: wait for the end)",
     )
+    li.add_argument(
+        "--partial_every",
+        type=float,
+        default=1.0,
+        help="show the words so far every this many seconds of speech (0: off)",
+    )
     li.add_argument("--json", action="store_true", help="print results as JSON lines")
     li.set_defaults(func=cmd_listen)
 
@@ -425,6 +431,7 @@ class _Shown:
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
+    import shutil
     import signal
     import threading
 
@@ -470,6 +477,13 @@ def cmd_listen(args: argparse.Namespace) -> int:
     def event(kind: str, data: Any) -> None:
         if kind == "state" and tty:
             print(f"\r\033[K[{data}]", end="", file=sys.stderr, flush=True)
+        elif kind == "partial" and tty:
+            _, t, whole = data
+            width = shutil.get_terminal_size().columns - 20
+            text = t.text.strip()
+            if not whole or len(text) > width:
+                text = "..." + text[-width + 3 :]
+            print(f"\r\033[K[hearing speech] {text}", end="", file=sys.stderr, flush=True)
         elif kind == "behind":
             print(f"\rtranscription is behind: {data:.1f} s of speech queued", file=sys.stderr)
         elif kind == "transcript":
@@ -490,7 +504,15 @@ def cmd_listen(args: argparse.Namespace) -> int:
                 print("    -> " + _describe(data), flush=True)
 
     listener = Listener(
-        graph, capture, segmenter, model, speech_config, args.wake, dictation, event
+        graph,
+        capture,
+        segmenter,
+        model,
+        speech_config,
+        args.wake,
+        dictation,
+        event,
+        args.partial_every,
     )
 
     async def main() -> None:

@@ -8,6 +8,7 @@ blocks capture. When the queue is full, audio is dropped and counted, never sile
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import time
@@ -15,12 +16,18 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from voiceflow.errors import VoiceflowError
 from voiceflow.messages import Transcript
+
+if TYPE_CHECKING:
+    from voiceflow.builtins import WhisperNode
+    from voiceflow.speech.transcriber import SpeechModel
+
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 FRAME = 512  # Silero's frame at 16 kHz: 32 ms
@@ -100,6 +107,21 @@ class Segmenter:
                 elif 0 < early_frames == self._silent_frames:
                     out.extend(self._utterance(final=False))
         return out
+
+    @property
+    def speaking(self) -> bool:
+        """In an utterance and its last frame was speech (no pause has begun)."""
+        return self.in_speech and self._silent_frames == 0
+
+    def current(self) -> Utterance | None:
+        """What has been heard of the utterance in progress, for partial text."""
+        if not self.in_speech:
+            return None
+        samples = np.concatenate(self._speech)
+        start = self._start_frame * FRAME / SAMPLE_RATE
+        return Utterance(
+            samples, start, start + len(samples) / SAMPLE_RATE, time.monotonic(), final=False
+        )
 
     def flush(self) -> list[Utterance]:
         """End the utterance in progress (end of input, push-to-talk released, Ctrl-C)."""
@@ -332,6 +354,7 @@ class DictationWriter:
 @dataclass
 class ListenStats:
     utterances: int = 0
+    partials: int = 0  # partial texts shown while speech went on
     transcript_latency: list[float] = field(default_factory=list)  # end of speech -> text, s
     action_latency: list[float] = field(default_factory=list)  # end of speech -> results, s
     dropped_seconds: float = 0.0
@@ -344,7 +367,14 @@ class Listener:
     The listener transcribes each utterance itself (with the graph's ``whisper`` node
     settings) so dictation sees every word, then sends the ``Transcript`` in at the graph's
     ``input``, as typed text is: the graph needs a route from ``input`` for transcripts.
+
+    While someone speaks and nothing else is being transcribed, the words so far (the last
+    ``PARTIAL_WINDOW_S`` of them, so a long utterance costs no more) are transcribed every
+    ``partial_every`` seconds of new speech, greedy and untranslated, and reported as
+    ``partial`` events ``(utterance start, transcript, whole)``; 0 turns that off.
     """
+
+    PARTIAL_WINDOW_S = 10.0
 
     def __init__(
         self,
@@ -356,6 +386,7 @@ class Listener:
         wake: str | None = None,
         dictation: DictationWriter | None = None,
         on_event: Callable[[str, Any], None] | None = None,
+        partial_every: float = 1.0,
     ) -> None:
         self.graph, self.capture, self.segmenter, self.model = graph, capture, segmenter, model
         from voiceflow.builtins import WhisperNode
@@ -369,6 +400,10 @@ class Listener:
         self._busy = False
         # A transcription started on a tentative utterance: (start, samples, task)
         self._speculation: tuple[float, int, Any] | None = None
+        self.partial_every = partial_every
+        self._partial: Any = None  # the partial transcription in flight
+        self._partial_mark = (-1.0, 0.0)  # (utterance start, seconds heard) at the last one
+        self._last_final = -1.0  # start of the last utterance known to be complete
 
     def set_talking(self, talking: bool) -> None:
         self.talking = talking
@@ -390,6 +425,8 @@ class Listener:
                 await self._read(utterances, stop)
                 await utterances.put(None)
                 await worker
+                if self._partial is not None:
+                    await asyncio.wait([self._partial])
             finally:
                 self.capture.stop()
         self.stats.dropped_seconds = self.capture.dropped_seconds
@@ -418,6 +455,7 @@ class Listener:
                     await self._enqueue(utterances, u)
                 else:
                     self._speculate(u)
+            self._start_partial()
             if self.segmenter.in_speech != hearing:
                 hearing = self.segmenter.in_speech
                 self.on_event("state", "hearing speech" if hearing else "listening")
@@ -443,7 +481,44 @@ class Listener:
         )
         self._speculation = (u.start, len(u.samples), task)
 
+    def _start_partial(self) -> None:
+        """Transcribe the speech so far when enough is new and nothing else needs the model."""
+        import asyncio
+
+        if not self.partial_every or self._busy or self._queued or not self.segmenter.speaking:
+            return
+        if any(
+            task is not None and not task.done()
+            for task in (self._partial, self._speculation and self._speculation[2])
+        ):
+            return
+        u = self.segmenter.current()
+        assert u is not None
+        heard = len(u.samples) / SAMPLE_RATE
+        mark_start, mark_heard = self._partial_mark
+        if heard - (mark_heard if mark_start == u.start else 0.0) < self.partial_every:
+            return
+        self._partial_mark = (u.start, heard)
+        tail = u.samples[-int(self.PARTIAL_WINDOW_S * SAMPLE_RATE) :]
+        self._partial = asyncio.ensure_future(
+            asyncio.to_thread(recognise_partial, self.model, tail, self.config)
+        )
+        whole = len(tail) == len(u.samples)
+        self._partial.add_done_callback(lambda task: self._show_partial(u.start, whole, task))
+
+    def _show_partial(self, start: float, whole: bool, task: Any) -> None:
+        if task.cancelled():
+            return
+        if task.exception() is not None:  # the final transcription will meet it too
+            log.debug("partial transcription failed", exc_info=task.exception())
+            return
+        if start <= self._last_final:
+            return  # the final transcript of that utterance is already out
+        self.stats.partials += 1
+        self.on_event("partial", (start, task.result(), whole))
+
     async def _enqueue(self, utterances: Any, u: Utterance) -> None:
+        self._last_final = u.start
         self._queued.append(u)
         queued = sum(len(x.samples) for x in self._queued) / SAMPLE_RATE
         self.stats.max_queued_seconds = max(self.stats.max_queued_seconds, queued)
@@ -483,6 +558,19 @@ class Listener:
                 self.stats.action_latency.append(time.monotonic() - u.speech_ended_at)
             self._busy = False
             self.on_event("state", "listening")
+
+
+def recognise_partial(model: SpeechModel, samples: np.ndarray, c: WhisperNode.Config) -> Transcript:
+    """A quick look at an utterance in progress: greedy, no translation, no word times."""
+    return model.transcribe(
+        samples,
+        language=c.language,
+        languages=c.languages,
+        beam_size=1,
+        temperature=0.0,
+        initial_prompt=c.initial_prompt,
+        hotwords=c.hotwords,
+    )
 
 
 def _on_timeline(t: Transcript, offset: float) -> Transcript:

@@ -21,6 +21,12 @@ from voiceflow.speech.models import ModelSource, cache_dir
 
 log = logging.getLogger(__name__)
 
+# A clip shorter than Whisper's 30 s window is encoded over its length plus this margin, and
+# at least FIT_MIN_FRAMES (100 frames a second); see FasterWhisperEngine._encode. Shorter
+# encodings (10 s) were faster still but changed words in short commands.
+FIT_MARGIN_FRAMES = 300
+FIT_MIN_FRAMES = 2000
+
 
 @dataclass(frozen=True)
 class DecodeOptions:
@@ -73,6 +79,7 @@ class FasterWhisperEngine:
     """CTranslate2 through faster-whisper: int8 on CPU by default, the fastest engine here."""
 
     name = "faster-whisper"
+    fit_window = True  # see _encode
 
     def __init__(
         self,
@@ -106,28 +113,56 @@ class FasterWhisperEngine:
         )
 
     def language_probs(self, audio: np.ndarray) -> dict[str, float]:
-        _, _, probs = self.model.detect_language(audio)
-        return dict(probs)
+        return self._language_scores(self._encode(audio)[1])
 
-    def _detect_and_decode(
-        self, audio: np.ndarray, built: Any, o: DecodeOptions
-    ) -> tuple[str, dict[str, float], Any]:
-        try:
-            return _fused(self.model, audio, built, o.task)
-        except (AttributeError, TypeError, ImportError):  # another faster-whisper version
-            log.debug("fused language detection unavailable", exc_info=True)
-        _, info = self.model.transcribe(audio, language=None, vad_filter=False)
-        probs = dict(info.all_language_probs or ())
-        segments, _ = self.model.transcribe(audio, language=info.language, **_kwargs(o))
-        return info.language, probs, segments
+    def _encode(self, audio: np.ndarray) -> tuple[np.ndarray, Any]:
+        """Log-mel features of the clip and the encoding of its first window.
+
+        A clip shorter than the window is encoded over its own length plus a margin, at
+        least 20 s (``fit_window``), rather than padded to 30 s: the encoder's cost grows
+        faster than linearly with its input, so short utterances encode over twice as
+        fast, with the same word error and language ID on the reference clips
+        (docs/benchmarks.md).
+        """
+        from faster_whisper.audio import pad_or_trim
+
+        features = self.model.feature_extractor(audio)
+        window = self.model.feature_extractor.nb_max_frames
+        frames = window
+        if self.fit_window:
+            fitted = -(-(features.shape[-1] + FIT_MARGIN_FRAMES) // 100) * 100
+            frames = min(window, max(FIT_MIN_FRAMES, fitted))
+        return features, self.model.encode(pad_or_trim(features[:, :window], frames))
+
+    def _language_scores(self, encoded: Any) -> dict[str, float]:
+        return {token[2:-2]: float(p) for token, p in self.model.model.detect_language(encoded)[0]}
 
     def decode(self, audio: np.ndarray, language: str | None, options: DecodeOptions) -> Decoding:
         o = options
         # transcribe() validates and assembles the options; its generator is not started yet.
         segments, info = self.model.transcribe(audio, language=language or "en", **_kwargs(o))
         lang, probs = language or "en", {language or "en": 1.0}
-        if language is None and self.multilingual:
-            lang, probs, segments = self._detect_and_decode(audio, info.transcription_options, o)
+        try:
+            # Detection and decoding share one encoder pass (faster-whisper alone would
+            # encode the first window twice), and that pass is fitted to the clip.
+            from faster_whisper.tokenizer import Tokenizer
+
+            features, encoded = self._encode(audio)
+            if language is None and self.multilingual:
+                probs = self._language_scores(encoded)
+                lang = max(probs, key=lambda k: probs[k])
+            tokenizer = Tokenizer(
+                self.model.hf_tokenizer, self.multilingual, task=o.task, language=lang
+            )
+            segments = self.model.generate_segments(
+                features, tokenizer, info.transcription_options, False, encoded
+            )
+        except (AttributeError, TypeError, ImportError):  # another faster-whisper version
+            log.debug("decoding through faster-whisper's internals failed", exc_info=True)
+            if language is None and self.multilingual:
+                _, info = self.model.transcribe(audio, language=None, vad_filter=False)
+                lang, probs = info.language, dict(info.all_language_probs or ())
+                segments, _ = self.model.transcribe(audio, language=lang, **_kwargs(o))
 
         def collect() -> list[Segment]:
             return [
@@ -154,26 +189,6 @@ def _kwargs(o: DecodeOptions) -> dict[str, Any]:
         "condition_on_previous_text": o.condition_on_previous_text,
         "vad_filter": False,
     }
-
-
-def _fused(
-    model: Any, audio: np.ndarray, options: Any, task: str
-) -> tuple[str, dict[str, float], Any]:
-    """Language detection and decoding on one encoder pass.
-
-    faster-whisper encodes the first window twice when it detects the language (once to
-    detect, once to decode); for short utterances that doubles the latency.
-    """
-    from faster_whisper.audio import pad_or_trim
-    from faster_whisper.tokenizer import Tokenizer
-
-    features = model.feature_extractor(audio)
-    encoded = model.encode(pad_or_trim(features[:, : model.feature_extractor.nb_max_frames]))
-    scores = model.model.detect_language(encoded)[0]
-    probs = {token[2:-2]: float(p) for token, p in scores}
-    lang = max(probs, key=lambda k: probs[k])
-    tokenizer = Tokenizer(model.hf_tokenizer, True, task=task, language=lang)
-    return lang, probs, model.generate_segments(features, tokenizer, options, False, encoded)
 
 
 def _segment(s: Any, language: str, words: list[tuple[Any, Any, str, Any]]) -> Segment:
