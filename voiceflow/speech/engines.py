@@ -128,11 +128,15 @@ class FasterWhisperEngine:
 
         features = self.model.feature_extractor(audio)
         window = self.model.feature_extractor.nb_max_frames
-        frames = window
-        if self.fit_window:
-            fitted = -(-(features.shape[-1] + FIT_MARGIN_FRAMES) // 100) * 100
-            frames = min(window, max(FIT_MIN_FRAMES, fitted))
-        return features, self.model.encode(pad_or_trim(features[:, :window], frames))
+        if not self.fit_window:
+            return features, self.model.encode(pad_or_trim(features[:, :window]))
+        fitted = -(-(features.shape[-1] + FIT_MARGIN_FRAMES) // 100) * 100
+        frames = min(window, max(FIT_MIN_FRAMES, fitted))
+        padded = pad_or_trim(features[:, :window], frames)
+        # Pad with the log-mel of silence, as Whisper saw in training (openai-whisper pads
+        # the audio with zeros), not with 0.0: short inputs are sensitive to it.
+        padded[:, features.shape[-1] :] = max(-1.5, float(features.max()) - 2.0)
+        return features, self.model.encode(padded)
 
     def _language_scores(self, encoded: Any) -> dict[str, float]:
         return {token[2:-2]: float(p) for token, p in self.model.model.detect_language(encoded)[0]}
