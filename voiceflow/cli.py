@@ -479,7 +479,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
             print(f"\r\033[K[{data}]", end="", file=sys.stderr, flush=True)
         elif kind == "partial" and tty:
             _, t, whole = data
-            width = shutil.get_terminal_size().columns - 20
+            width = max(20, shutil.get_terminal_size().columns - 20)
             text = t.text.strip()
             if not whole or len(text) > width:
                 text = "..." + text[-width + 3 :]
