@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voiceflow.live import SegmenterOptions
+from voiceflow.live import PARTIAL_EVERY_S, SegmenterOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -89,7 +89,7 @@ def main() -> int:
     p.add_argument("--config", default=str(ROOT / "configs/default.yaml"))
     p.add_argument("--beam_size", type=int, default=None, help="override the config's")
     p.add_argument("--early_ms", type=int, default=SegmenterOptions.early_ms)
-    p.add_argument("--partial_every", type=float, default=1.0, help="0: no partial text")
+    p.add_argument("--partial_every", type=float, default=PARTIAL_EVERY_S, help="0: none")
     p.add_argument("--full_window", action="store_true", help="encode whole 30 s windows")
     args = p.parse_args()
     sys.path.insert(0, str(ROOT))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -64,8 +64,11 @@ class WhisperNode(Node):
             yield replace(transcript, source=msg.source)
 
 
-def recognise_speech(model: SpeechModel, samples: np.ndarray, c: WhisperNode.Config) -> Transcript:
-    """Transcribe with a whisper node's settings, translating as ``c.translate`` asks.
+def recognise_speech(
+    model: SpeechModel, samples: np.ndarray, c: WhisperNode.Config, **options: Any
+) -> Transcript:
+    """Transcribe with a whisper node's settings, translating as ``c.translate`` asks;
+    ``options`` go to ``SpeechModel.transcribe`` as well.
 
     ``auto`` translates only speech that is a command (an intent pattern matches it in its
     own language): the English is needed for the image prompt or the archive search, and
@@ -80,6 +83,7 @@ def recognise_speech(model: SpeechModel, samples: np.ndarray, c: WhisperNode.Con
         word_timestamps=c.word_timestamps,
         initial_prompt=c.initial_prompt,
         hotwords=c.hotwords,
+        **options,
     )
     if c.translate == "always" and t.translation is None:
         return replace(t, translation=t.text)

@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -106,12 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_validate)
 
     archive_help = "archive folder (default: the user's data directory, or $VOICEFLOW_ARCHIVE)"
-    embedder_help = "sentence-transformers model name or folder (the archive remembers it)"
+    embedder_help = (
+        "sentence-transformers model name or folder (default: the shipped all-MiniLM-L6-v2; "
+        "the archive remembers it)"
+    )
     ing = sub.add_parser("ingest", help="transcribe recordings into the searchable archive")
     ing.add_argument("paths", nargs="+", help="audio/video files and folders")
     ing.add_argument("--archive", default=None, help=archive_help)
     ing.add_argument("--chroma_url", default=None, help="a Chroma server, e.g. http://host:8000")
-    ing.add_argument("--embedder", default="all-MiniLM-L6-v2", help=embedder_help)
+    ing.add_argument("--embedder", default=None, help=embedder_help)
     _add_model_args(ing)
     ing.set_defaults(func=cmd_ingest)
 
@@ -119,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--archive", default=None, help=archive_help)
     ask.add_argument("--chroma_url", default=None)
-    ask.add_argument("--embedder", default="all-MiniLM-L6-v2", help=embedder_help)
+    ask.add_argument("--embedder", default=None, help=embedder_help)
     ask.add_argument(
         "--no-llm",
         dest="no_llm",
@@ -171,20 +174,43 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="press Enter to start talking and Enter again to stop",
     )
-    li.add_argument("--silence_ms", type=int, default=500, help="silence that ends an utterance")
-    li.add_argument("--min_utterance_s", type=float, default=0.3)
-    li.add_argument("--max_utterance_s", type=float, default=28.0)
-    li.add_argument("--pre_roll_ms", type=int, default=300)
+    from voiceflow.live import PARTIAL_EVERY_S, SegmenterOptions  # their defaults are the CLI's
+
+    seg = SegmenterOptions()
+    li.add_argument(
+        "--silence_ms",
+        type=int,
+        default=seg.silence_ms,
+        help="silence that ends an utterance (%(default)s)",
+    )
+    li.add_argument(
+        "--min_utterance_s",
+        type=float,
+        default=seg.min_utterance_s,
+        help="shorter is ignored (%(default)s)",
+    )
+    li.add_argument(
+        "--max_utterance_s",
+        type=float,
+        default=seg.max_utterance_s,
+        help="longer is cut (%(default)s)",
+    )
+    li.add_argument(
+        "--pre_roll_ms",
+        type=int,
+        default=seg.pre_roll_ms,
+        help="audio kept from before speech (%(default)s)",
+    )
     li.add_argument(
         "--early_ms",
         type=int,
-        default=200,
-        help="start transcribing after this much silence (0: wait for the end)",
+        default=seg.early_ms,
+        help="start transcribing after this much silence (%(default)s; 0: wait for the end)",
     )
     li.add_argument(
         "--partial_every",
         type=float,
-        default=1.0,
+        default=PARTIAL_EVERY_S,
         help="show the words so far every this many seconds of speech (0: off)",
     )
     li.add_argument("--json", action="store_true", help="print results as JSON lines")
@@ -355,7 +381,8 @@ def _archive(args: argparse.Namespace) -> Any:
         from voiceflow_archive.store import SentenceEmbedder
     except ImportError:
         raise VoiceflowError("the archive needs its plugin: pip install 'voiceflow[rag]'") from None
-    embedder = SentenceEmbedder(getattr(args, "embedder", "all-MiniLM-L6-v2"))
+    name = getattr(args, "embedder", None)  # listen has no --embedder
+    embedder = SentenceEmbedder(name) if name else SentenceEmbedder()
     return Archive(args.archive, embedder, chroma_url=getattr(args, "chroma_url", None))
 
 
@@ -462,15 +489,8 @@ def cmd_listen(args: argparse.Namespace) -> int:
     model_args, speech_config = speech_settings(graph)
     print("loading the speech model...", file=sys.stderr)
     model = SpeechModel(**model_args)
-    segmenter = Segmenter(
-        SegmenterOptions(
-            silence_ms=args.silence_ms,
-            min_utterance_s=args.min_utterance_s,
-            max_utterance_s=args.max_utterance_s,
-            pre_roll_ms=args.pre_roll_ms,
-            early_ms=args.early_ms,
-        )
-    )
+    given = {f.name: getattr(args, f.name) for f in fields(SegmenterOptions) if f.name in args}
+    segmenter = Segmenter(SegmenterOptions(**given))
     tty = sys.stderr.isatty()
     spoken: list[Any] = []
 

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+PARTIAL_EVERY_S = 1.0  # seconds of new speech between partial texts
+
 SAMPLE_RATE = 16000
 FRAME = 512  # Silero's frame at 16 kHz: 32 ms
 
@@ -386,7 +388,7 @@ class Listener:
         wake: str | None = None,
         dictation: DictationWriter | None = None,
         on_event: Callable[[str, Any], None] | None = None,
-        partial_every: float = 1.0,
+        partial_every: float = PARTIAL_EVERY_S,
     ) -> None:
         self.graph, self.capture, self.segmenter, self.model = graph, capture, segmenter, model
         from voiceflow.builtins import WhisperNode
@@ -487,10 +489,8 @@ class Listener:
 
         if not self.partial_every or self._busy or self._queued or not self.segmenter.speaking:
             return
-        if any(
-            task is not None and not task.done()
-            for task in (self._partial, self._speculation and self._speculation[2])
-        ):
+        running = [self._partial, self._speculation[2] if self._speculation else None]
+        if any(task is not None and not task.done() for task in running):
             return
         u = self.segmenter.current()
         assert u is not None
@@ -561,16 +561,12 @@ class Listener:
 
 
 def recognise_partial(model: SpeechModel, samples: np.ndarray, c: WhisperNode.Config) -> Transcript:
-    """A quick look at an utterance in progress: greedy, no translation, no word times."""
-    return model.transcribe(
-        samples,
-        language=c.language,
-        languages=c.languages,
-        beam_size=1,
-        temperature=0.0,
-        initial_prompt=c.initial_prompt,
-        hotwords=c.hotwords,
-    )
+    """A quick look at an utterance in progress: greedy, no translation, no word times,
+    and no temperature fallback (a final transcript may be waiting behind it)."""
+    from voiceflow.builtins import recognise_speech
+
+    quick = c.model_copy(update={"beam_size": 1, "translate": "never", "word_timestamps": False})
+    return recognise_speech(model, samples, quick, temperature=0.0)
 
 
 def _on_timeline(t: Transcript, offset: float) -> Transcript:

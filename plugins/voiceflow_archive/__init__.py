@@ -17,7 +17,7 @@ import voiceflow
 from voiceflow.messages import Answer, Command, Message, Transcript
 
 from .qa import LLMConfig, answer
-from .store import Archive, SentenceEmbedder
+from .store import SHIPPED_EMBEDDER, Archive, SentenceEmbedder
 
 __all__ = ["Archive", "LLMConfig", "answer"]
 
@@ -25,7 +25,7 @@ __all__ = ["Archive", "LLMConfig", "answer"]
 class ArchiveParams(voiceflow.NodeConfig):
     path: str | None = None  # default: the user's data directory
     chroma_url: str | None = None  # a Chroma server instead of the embedded store
-    embedder: str = "all-MiniLM-L6-v2"
+    embedder: str = SHIPPED_EMBEDDER
 
     def archive(self) -> Archive:
         return Archive(self.path, SentenceEmbedder(self.embedder), self.chroma_url)
