@@ -24,5 +24,5 @@ test: lint
 test-quick: lint
 	$(BIN)/pytest -q -m "not slow"
 
-bench: setup
-	$(BIN)/python bench/asr.py
+bench: setup   # every CPU benchmark in turn; each prints its table and saves bench/results/
+	for b in asr wer archive image listen memory; do $(BIN)/python -m bench.$$b || exit 1; done

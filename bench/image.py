@@ -1,21 +1,21 @@
 """Image generation speed with the real SD-1.5 architecture (random weights from its
 published configuration: speed does not depend on the weight values).
 
-    python bench/image.py [--size 512] [--steps 2] [--device auto]
+    python -m bench.image [--size 512] [--device auto] [--repeat 2]
 
 Prints seconds per UNet step without and with classifier-free guidance, the VAE decode,
-and a whole 1-step and 4-step image, as a table.
+and a whole 1-step and 4-step image (each the best of --repeat), as a table; saves
+bench/results/image.json (image-cuda.json on a GPU).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.common import best_of, parser, save, table
 
 
 def build(folder: Path, dtype):  # type: ignore[no-untyped-def]
@@ -75,11 +75,10 @@ def build(folder: Path, dtype):  # type: ignore[no-untyped-def]
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = parser(__doc__)
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--device", default="auto")
     args = p.parse_args()
-    sys.path.insert(0, str(ROOT))
     import torch
 
     device = args.device
@@ -93,18 +92,19 @@ def main() -> int:
         built = time.perf_counter() - start
 
     def image(steps: int, guidance: float) -> float:
-        start = time.perf_counter()
-        pipe(
-            "a lighthouse at dawn",
-            num_inference_steps=steps,
-            guidance_scale=guidance,
-            height=args.size,
-            width=args.size,
-            generator=torch.Generator("cpu").manual_seed(0),
-        )
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
+        def once() -> None:
+            pipe(
+                "a lighthouse at dawn",
+                num_inference_steps=steps,
+                guidance_scale=guidance,
+                height=args.size,
+                width=args.size,
+                generator=torch.Generator("cpu").manual_seed(0),
+            )
+            if device == "cuda":
+                torch.cuda.synchronize()
+
+        return best_of(args.repeat, once)[0]
 
     image(1, 0.0)  # warm up
     one, four = image(1, 0.0), image(4, 0.0)
@@ -118,19 +118,30 @@ def main() -> int:
     )
     print(
         f"SD-1.5 architecture, {args.size}x{args.size}, {device} ({name}), "
-        f"{str(dtype).split('.')[-1]}; built in {built:.0f} s\n"
+        f"{str(dtype).split('.')[-1]}; built in {built:.0f} s; best of {args.repeat}\n"
     )
-    print("| what | seconds |")
-    print("|---|---|")
-    print(f"| UNet step, no guidance (turbo/LCM style) | {step:.2f} |")
-    print(f"| UNet step, classifier-free guidance | {cfg_step:.2f} |")
-    print(f"| text encoder + VAE decode + rest | {decode_and_rest:.2f} |")
-    print(f"| image, 1 step (SD-Turbo) | {one:.2f} |")
-    print(f"| image, 4 steps (LCM) | {four:.2f} |")
-    print(
-        f"| image, 25 steps with guidance (SD-1.5 default), estimated | "
-        f"{decode_and_rest + 25 * cfg_step:.0f} |"
-    )
+    results = {
+        "device": name,
+        "unet_step_s": step,
+        "unet_step_guided_s": cfg_step,
+        "text_encoder_vae_rest_s": decode_and_rest,
+        "image_1_step_s": one,
+        "image_4_steps_s": four,
+        "image_25_guided_steps_estimated_s": decode_and_rest + 25 * cfg_step,
+    }
+    rows = [
+        ("UNet step, no guidance (turbo/LCM style)", f"{step:.3f}"),
+        ("UNet step, classifier-free guidance", f"{cfg_step:.3f}"),
+        ("text encoder + VAE decode + rest", f"{decode_and_rest:.3f}"),
+        ("image, 1 step (SD-Turbo)", f"{one:.3f}"),
+        ("image, 4 steps (LCM)", f"{four:.3f}"),
+        (
+            "image, 25 steps with guidance (SD-1.5 default), estimated",
+            f"{decode_and_rest + 25 * cfg_step:.2f}",
+        ),
+    ]
+    print(table(["what", "seconds"], rows))
+    save("image" if device == "cpu" else f"image-{device}", args, results)
     return 0
 
 

@@ -1,69 +1,58 @@
 """Live listening benchmark: reference clips replayed in real time through the capture path.
 
-    python bench/listen.py [--minutes 5] [--partial_every 0] [--full_window] [--config F]
+    python -m bench.listen [--minutes 5] [--partial_every 0] [--full_window] [--config F]
 
 Part 1: short utterances (the three spoken commands, jfk.flac and five FLEURS clips), 3 s
-apart: end of speech -> transcript ready, and -> graph results (configs/default.yaml
-unless --config). Part 2: continuous speech for --minutes: real-time factor of
-transcription (partial texts included) and memory over time. Whisper base, 2 threads.
-Prints tables.
+apart: end of speech -> transcript ready, and -> graph results (the built-in 'default'
+graph unless --config); the best of --repeat runs (by median to the transcript). Part 2:
+continuous speech for --minutes, once: real-time factor of transcription (partial texts
+included) and memory over time. Whisper base, 2 threads. Prints tables and saves
+bench/results/listen.json.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
-import resource
 import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from bench.common import parser, peak_rss_mb, rss_mb, save, table
 from voiceflow.live import PARTIAL_EVERY_S, SegmenterOptions
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
 
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def replay(audio: np.ndarray, args: argparse.Namespace) -> tuple[object, list[tuple[float, float]]]:
+def replay(audio: np.ndarray, args: Any) -> tuple[Any, float, list[tuple[float, float]]]:
+    """Listen to ``audio`` played in real time; the stats, the seconds the model was busy,
+    and (seconds, RSS MB) every 15 s."""
     from voiceflow.graph import load_graph
-    from voiceflow.live import Capture, Listener, Segmenter, speech_settings
+    from voiceflow.live import Capture, Listener, Segmenter
     from voiceflow.speech.transcriber import SpeechModel
     from voiceflow.testing import ReplayStream
 
-    graph = load_graph(args.config)
-    model_args, config = speech_settings(graph)
-    if args.beam_size:
-        config = config.model_copy(update={"beam_size": args.beam_size})
-    model = SpeechModel(**{**model_args, "threads": 2})
-    if args.full_window:
-        model.engine.fit_window = False  # type: ignore[attr-defined]
+    speech = {"threads": 2, **({"beam_size": args.beam_size} if args.beam_size else {})}
+    graph = load_graph(args.config, overrides={"speech": speech})
+    c = graph.nodes["speech"].config
+    model = SpeechModel.shared(c.model, c.engine, c.device, c.compute_type, c.threads)  # type: ignore[attr-defined]
+    model.engine.fit_window = not args.full_window  # type: ignore[attr-defined]
     busy = [0.0]
-    transcribe = model.transcribe
+    transcribe = SpeechModel.transcribe
 
-    def timed(*a, **k):  # type: ignore[no-untyped-def]
+    def timed(self, *a, **k):  # type: ignore[no-untyped-def]
         start = time.perf_counter()
         try:
-            return transcribe(*a, **k)
+            return transcribe(self, *a, **k)
         finally:
             busy[0] += time.perf_counter() - start
 
-    model.transcribe = timed  # type: ignore[method-assign]
+    SpeechModel.transcribe = timed  # type: ignore[method-assign]
     capture = Capture(stream_factory=lambda **kw: ReplayStream(audio, 16000, kw["callback"]))
     segmenter = Segmenter(SegmenterOptions(early_ms=args.early_ms))
-    listener = Listener(graph, capture, segmenter, model, config, partial_every=args.partial_every)
+    listener = Listener(graph, capture, segmenter, partial_every=args.partial_every)
     memory: list[tuple[float, float]] = []
     done = threading.Event()
 
@@ -73,10 +62,12 @@ def replay(audio: np.ndarray, args: argparse.Namespace) -> tuple[object, list[tu
             memory.append((time.monotonic() - began, rss_mb()))
 
     threading.Thread(target=sample, daemon=True).start()
-    stats = asyncio.run(listener.run())
-    done.set()
-    stats.busy_seconds = busy[0]  # type: ignore[attr-defined]
-    return stats, memory
+    try:
+        stats = asyncio.run(listener.run())
+    finally:
+        done.set()
+        SpeechModel.transcribe = transcribe  # type: ignore[method-assign]
+    return stats, busy[0], memory
 
 
 def pct(values: list[float], q: float) -> float:
@@ -84,72 +75,90 @@ def pct(values: list[float], q: float) -> float:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = parser(__doc__)
     p.add_argument("--minutes", type=float, default=5.0, help="part 2 length; 0 skips it")
-    p.add_argument("--config", default=str(ROOT / "configs/default.yaml"))
+    p.add_argument("--config", default="default")
     p.add_argument("--beam_size", type=int, default=None, help="override the config's")
     p.add_argument("--early_ms", type=int, default=SegmenterOptions.early_ms)
     p.add_argument("--partial_every", type=float, default=PARTIAL_EVERY_S, help="0: none")
     p.add_argument("--full_window", action="store_true", help="encode whole 30 s windows")
     args = p.parse_args()
-    sys.path.insert(0, str(ROOT))
     os.environ.setdefault("VOICEFLOW_OFFLINE", "1")  # the image node must not wait on a hub
     # the default graph archives what it hears: keep that out of the user's own archive
     os.environ["VOICEFLOW_ARCHIVE"] = tempfile.mkdtemp(prefix="voiceflow-bench-")
     from voiceflow.speech.audio import load_audio
 
+    data = args.data
     gap = np.zeros(16000 * 3, dtype=np.float32)
     clips = [
-        *sorted((DATA / "commands").glob("*.wav")),
-        DATA / "jfk.flac",
-        *sorted((DATA / "fleurs").glob("fleurs-*-000.ogg")),
+        *sorted((data / "commands").glob("*.wav")),
+        data / "jfk.flac",
+        *sorted((data / "fleurs").glob("fleurs-*-000.ogg")),
     ]
     audio = np.concatenate([x for c in clips for x in (load_audio(c), gap)])
-    stats, _ = replay(audio, args)
+    runs = [replay(audio, args)[0] for _ in range(max(1, args.repeat))]
+    stats = min(runs, key=lambda s: pct(s.transcript_latency, 50))
     t, a = stats.transcript_latency, stats.action_latency
     print(
         f"early_ms {args.early_ms}, partial text every {args.partial_every} s, "
         f"beam {args.beam_size or 'as configured'}"
-        f"{', 30 s encoder window' if args.full_window else ''}\n"
+        f"{', 30 s encoder window' if args.full_window else ''}, best of {len(runs)}\n"
     )
     print(
         f"Part 1: {len(clips)} clips, {stats.utterances} utterances, "
         f"{len(audio) / 16000:.0f} s in real time, {stats.partials} partial texts\n"
     )
-    print("| from end of speech to | p50 s | p95 s | max s |")
-    print("|---|---|---|---|")
-    print(f"| transcript ready | {pct(t, 50):.2f} | {pct(t, 95):.2f} | {max(t):.2f} |")
-    print(f"| graph results dispatched | {pct(a, 50):.2f} | {pct(a, 95):.2f} | {max(a):.2f} |")
-
-    if args.minutes <= 0:
-        return 0
-    fleurs = sorted((DATA / "fleurs").glob("*.ogg"))
-    one_gap = np.zeros(16000, dtype=np.float32)
-    loop = np.concatenate([x for c in fleurs for x in (load_audio(c), one_gap)])
-    reps = int(np.ceil(args.minutes * 60 * 16000 / len(loop)))
-    long = np.tile(loop, reps)[: int(args.minutes * 60 * 16000)]
-    start = time.monotonic()
-    stats, memory = replay(long, args)
-    wall = time.monotonic() - start
-    duration = len(long) / 16000
+    part1 = {
+        "utterances": stats.utterances,
+        "transcript_s": [pct(t, 50), pct(t, 95), max(t)],
+        "results_s": [pct(a, 50), pct(a, 95), max(a)],
+        "all_runs_transcript_p50_s": [pct(s.transcript_latency, 50) for s in runs],
+    }
     print(
-        f"\nPart 2: {duration / 60:.1f} min of continuous speech (25 FLEURS clips, 5 "
-        f"languages, looped) in {wall / 60:.1f} min\n"
+        table(
+            ["from end of speech to", "p50 s", "p95 s", "max s"],
+            [
+                ("transcript ready", *(f"{x:.2f}" for x in part1["transcript_s"])),
+                ("graph results dispatched", *(f"{x:.2f}" for x in part1["results_s"])),
+            ],
+        )
     )
-    print(
-        "| utterances | transcription busy s | real-time factor | dropped s | max queued s "
-        "| RSS first sample MB | RSS last MB | peak RSS MB |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    first = memory[1][1] if len(memory) > 1 else float("nan")
-    last = memory[-1][1] if memory else float("nan")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        f"| {stats.utterances} | {stats.busy_seconds:.0f} | "  # type: ignore[attr-defined]
-        f"{stats.busy_seconds / duration:.3f} | {stats.dropped_seconds:.1f} | "  # type: ignore[attr-defined]
-        f"{stats.max_queued_seconds:.1f} | {first:.0f} | {last:.0f} | {peak:.0f} |"
-    )
-    print("\nRSS over time (s, MB): " + ", ".join(f"{s:.0f}:{m:.0f}" for s, m in memory))
+    results: dict[str, Any] = {"part1": part1}
+    if args.minutes > 0:
+        fleurs = sorted((data / "fleurs").glob("*.ogg"))
+        one_gap = np.zeros(16000, dtype=np.float32)
+        loop = np.concatenate([x for c in fleurs for x in (load_audio(c), one_gap)])
+        reps = int(np.ceil(args.minutes * 60 * 16000 / len(loop)))
+        long = np.tile(loop, reps)[: int(args.minutes * 60 * 16000)]
+        start = time.monotonic()
+        stats, busy, memory = replay(long, args)
+        wall = time.monotonic() - start
+        duration = len(long) / 16000
+        print(
+            f"\nPart 2: {duration / 60:.1f} min of continuous speech (25 FLEURS clips, 5 "
+            f"languages, looped) in {wall / 60:.1f} min\n"
+        )
+        first = memory[1][1] if len(memory) > 1 else float("nan")
+        last = memory[-1][1] if memory else float("nan")
+        part2 = {
+            "utterances": stats.utterances,
+            "busy_s": busy,
+            "real_time_factor": busy / duration,
+            "dropped_s": stats.dropped_seconds,
+            "overflows": stats.overflows,
+            "max_queued_s": stats.max_queued_seconds,
+            "rss_mb": memory,
+            "peak_rss_mb": peak_rss_mb(),
+        }
+        headers = ["utterances", "transcription busy s", "real-time factor", "dropped s"]
+        headers += ["max queued s", "RSS first sample MB", "RSS last MB", "peak RSS MB"]
+        row = (stats.utterances, f"{busy:.0f}", f"{busy / duration:.3f}")
+        row += (f"{stats.dropped_seconds:.1f}", f"{stats.max_queued_seconds:.1f}")
+        row += (f"{first:.0f}", f"{last:.0f}", f"{peak_rss_mb():.0f}")
+        print(table(headers, [row]))
+        print("\nRSS over time (s, MB): " + ", ".join(f"{s:.0f}:{m:.0f}" for s, m in memory))
+        results["part2"] = part2
+    save("listen", args, results)
     return 0
 
 

@@ -1,25 +1,22 @@
 """Word error rate and language ID on the FLEURS reference clips, per language.
 
-python bench/wer.py [--engine faster-whisper|openai-whisper] [--beam_size 5]
+    python -m bench.wer [--engine faster-whisper|openai-whisper] [--beam_size 5] [--data DIR]
+
+Language ID on each whole clip (no language given); WER with the spoken language, on text
+normalised by voiceflow.text.normalize against the references. Saves bench/results/wer.json.
 """
 
 from __future__ import annotations
 
-import argparse
-import re
 import sys
 import time
-import unicodedata
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-FLEURS = ROOT.parent / "shared" / "data" / "fleurs"
+from bench.common import DATA, parser, save
+from voiceflow.text import normalize
 
-
-def normalize(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).lower()
-    return " ".join(re.sub(r"[^\w\s]", " ", text).split())
+FLEURS = DATA / "fleurs"
 
 
 @dataclass
@@ -73,10 +70,9 @@ def table(results: list[ClipResult]) -> str:
 
 
 def main() -> int:
-    sys.path.insert(0, str(ROOT))
     from voiceflow.speech.transcriber import SpeechModel
 
-    p = argparse.ArgumentParser(description=__doc__)
+    p = parser(__doc__)
     p.add_argument("--model", default="base")
     p.add_argument("--engine", default="faster-whisper")
     p.add_argument("--beam_size", type=int, default=5)
@@ -89,13 +85,14 @@ def main() -> int:
     if args.full_window:
         model.engine.fit_window = False  # type: ignore[attr-defined]
     start = time.perf_counter()
-    results = evaluate(model, args.beam_size)
+    results = evaluate(model, args.beam_size, args.data / "fleurs")
     print(
         f"Whisper {args.model}, {args.engine}{', 30 s window' if args.full_window else ''}, "
         f"beam {args.beam_size} "
         f"({time.perf_counter() - start:.0f} s)\n"
     )
     print(table(results))
+    save("wer", args, [asdict(r) for r in results])
     return 0
 
 

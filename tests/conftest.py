@@ -1,18 +1,22 @@
 from __future__ import annotations
 
 import os
-import re
+import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-import unicodedata
+import time
 from pathlib import Path
 
 import pytest
+from platformdirs import user_cache_dir
+
+from voiceflow.text import normalize  # noqa: F401  (the tests import it from here)
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+DATA = ROOT / "tests" / "data"
 VOICEFLOW = [sys.executable, "-m", "voiceflow"]
 
 # Models come from installed packages; nothing may reach a network during the tests.
@@ -22,15 +26,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("VOICEFLOW_ARCHIVE", tempfile.mkdtemp(prefix="voiceflow-test-archive-"))
 
 
-def normalize(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).lower()
-    return " ".join(re.sub(r"[^\w\s']", " ", text).replace("'", "").split())
-
-
 @pytest.fixture(scope="session")
 def data() -> Path:
     if not (DATA / "jfk.flac").is_file():
-        pytest.fail(f"reference audio missing: expected {DATA} (the shared data folder)")
+        pytest.fail(f"reference audio missing: expected {DATA}")
     return DATA
 
 
@@ -74,3 +73,124 @@ def run_cli(
         env={**os.environ, **(env or {})},
         cwd=cwd or ROOT,
     )
+
+
+@pytest.fixture(scope="session")
+def pulse(tmp_path_factory):
+    """A private PulseAudio daemon with a null sink; its monitor is the 'microphone'."""
+    if shutil.which("pulseaudio") is None:
+        pytest.fail("pulseaudio is not installed (scripts/setup.sh installs it)")
+    tmp_path = tmp_path_factory.mktemp("pulse")
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path / "rt"), "HOME": str(tmp_path)}
+    (tmp_path / "rt").mkdir()
+    subprocess.run(
+        [
+            "pulseaudio",
+            "--daemonize=yes",
+            "--exit-idle-time=-1",
+            "-n",
+            "--load=module-null-sink sink_name=vf_sink",
+            "--load=module-native-protocol-unix",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    deadline = time.time() + 15
+    while subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode != 0:
+        assert time.time() < deadline, "pulseaudio did not start"
+        time.sleep(0.2)
+    # HOME moved for PulseAudio's cookie; voiceflow keeps using the user's model cache.
+    cache = os.environ.get("VOICEFLOW_CACHE") or user_cache_dir("voiceflow")
+    yield {**env, "PULSE_SOURCE": "vf_sink.monitor", "VOICEFLOW_CACHE": cache}
+    subprocess.run(["pulseaudio", "--kill"], env=env, capture_output=True)
+
+
+def wait_for_line(stream, needle: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Read ``stream`` until a line holds ``needle`` (the program's readiness signal)."""
+    deadline = time.time() + timeout
+    while needle not in (stream.readline() or ""):
+        assert time.time() < deadline and proc.poll() is None, f"no {needle!r} line"
+
+
+def listen_through_pulse(
+    pulse: dict[str, str], clips: list[Path], *args: str, prefix: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen[str], str]:
+    """Run ``voiceflow listen`` on the PulseAudio null sink, play ``clips`` into it once it
+    says it is listening, then stop it with Ctrl-C (SIGINT). ``prefix`` runs it under
+    another program (strace), whose child then gets the signal."""
+    proc = subprocess.Popen(
+        [*prefix, *VOICEFLOW, "listen", "--device", "pulse", *args],
+        cwd=ROOT,
+        env=pulse,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    heard: list[str] = []
+    try:
+        wait_for_line(proc.stderr, "listening (Ctrl-C to stop)", proc)
+        for clip in clips:
+            subprocess.run(["paplay", "--device=vf_sink", str(clip)], env=pulse, check=True)
+            time.sleep(1.5)  # a pause between utterances, as a speaker makes
+        # every clip has been heard when as many transcript lines came out
+        deadline = time.time() + 60
+        while sum(line.startswith("[") for line in heard) < len(clips):
+            assert time.time() < deadline and proc.poll() is None, "".join(heard)
+            if select.select([proc.stdout], [], [], 1.0)[0]:
+                heard.append(proc.stdout.readline())  # type: ignore[union-attr]
+    finally:
+        target = proc.pid
+        if prefix:  # signal the traced program, not the tracer
+            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            target = int(children[0]) if children else proc.pid
+        os.kill(target, signal.SIGINT)
+        stdout, _ = proc.communicate(timeout=120)
+    return proc, "".join(heard) + stdout
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    """A real Chroma server (`chroma run`) on loopback, for the whole session; its URL."""
+    import urllib.request
+
+    port = free_port()
+    folder = tmp_path_factory.mktemp("chroma-server")
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "chroma"),
+            "run",
+            "--path",
+            str(folder),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:  # ready when its heartbeat answers
+        try:
+            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        assert server.poll() is None, "chroma run exited"
+        assert time.time() < deadline, "the Chroma server did not answer within 60 s"
+        time.sleep(0.2)
+    yield url
+    server.terminate()
+    server.wait(10)

@@ -75,6 +75,27 @@ def test_numpy_input_int16_and_stereo_arrays():
     assert mono[0] == pytest.approx(0.25, abs=1e-3)
 
 
+def test_numpy_input_unsigned_8_bit_is_centred():
+    from voiceflow.speech.transcriber import _as_samples
+
+    pcm = np.array([128, 128, 255, 0, 192], dtype=np.uint8)  # 128 is silence in 8-bit WAV
+    assert _as_samples(pcm).tolist() == pytest.approx([0.0, 0.0, 127 / 128, -1.0, 0.5])
+
+
+def test_levelling_in_blocks_matches_whole_and_works_in_place():
+    rng = np.random.default_rng(1)
+    n = (1 << 20) * 2 + 12345  # more than two processing blocks
+    loud, quiet = rng.normal(0, 0.3, n // 2), rng.normal(0, 0.003, n - n // 2)
+    audio = np.concatenate([loud, quiet]).astype(np.float32)
+    levelled = level_speech(audio)
+    assert levelled is not audio and levelled.dtype == np.float32
+    rms = lambda x: float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))  # noqa: E731
+    assert rms(levelled[-16000 * 10 :]) == pytest.approx(10 ** (-23 / 20), rel=0.2)
+    copy = audio.copy()
+    assert level_speech(copy, out=copy) is copy
+    np.testing.assert_array_equal(copy, levelled)
+
+
 def test_levelling_lifts_quiet_speech_and_leaves_silence():
     rng = np.random.default_rng(0)
     quiet = (rng.normal(0, 10 ** (-50 / 20), 16000 * 4)).astype(np.float32)

@@ -114,12 +114,11 @@ def test_one_hour_of_silence_is_an_empty_transcript_quickly(tmp_path):
         ],
         check=True,
     )
-    start = time.perf_counter()
-    r = run_cli("transcribe", str(path), "--output_dir", str(tmp_path), "-f", "json", timeout=300)
+    # an hour of digital silence skips Silero entirely: well under the two-minute limit
+    r = run_cli("transcribe", str(path), "--output_dir", str(tmp_path), "-f", "json", timeout=120)
     assert r.returncode == 0, r.stderr
     assert "(no speech)" in r.stdout
     assert (tmp_path / "silence.json").read_text().count('"segments": []') == 1
-    assert time.perf_counter() - start < 300
 
 
 @pytest.mark.parametrize("offline", ["1", "0"])
@@ -137,6 +136,10 @@ def test_unavailable_model_fails_fast_with_what_was_tried(tmp_path, data, offlin
         },
     )
     assert r.returncode == 1
-    assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: ")
-    assert "large-v3" in r.stderr and "tried" in r.stderr and "--model PATH" in r.stderr
+    *notice, error = r.stderr.splitlines()
+    assert error.startswith("error: ") and "Traceback" not in r.stderr
+    assert "large-v3" in error and "tried" in error and "--model PATH" in error
+    # a download is announced in one line, and only when downloads are allowed
+    assert len(notice) == (0 if offline == "1" else 1)
+    assert all("downloading Whisper 'large-v3'" in line for line in notice)
     assert time.perf_counter() - start < 60

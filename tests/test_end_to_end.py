@@ -88,6 +88,10 @@ def test_custom_plugin_installs_and_runs_from_its_entry_point(tmp_path):
     r = run_cli("run", "examples/custom_plugin/shout.yaml", "--text", "hello there", env=env)
     assert r.returncode == 0, r.stderr
     assert "HELLO THERE!!" in r.stdout
+    r = run_cli("shout", "hello there", "--suffix", "?!", env=env)
+    assert r.returncode == 0 and r.stdout == "HELLO THERE?!\n", r.stderr
+    r = run_cli("shout", " ", env=env)
+    assert r.returncode == 1 and r.stderr == "error: nothing to shout: give some text\n"
     r = run_cli("plugins", env={**env, "VOICEFLOW_PLUGINS": "image"})
     assert "example.shout" not in r.stdout
     r = subprocess.run(

@@ -6,14 +6,24 @@ import asyncio
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import ClassVar
 
+import numpy as np
 import pytest
 
 import voiceflow
 from tests.conftest import ROOT, run_cli
 from voiceflow.errors import ConfigError
 from voiceflow.graph import GraphError, load_graph
-from voiceflow.messages import Answer, Command, Failure, ImageResult, Message, Transcript
+from voiceflow.messages import (
+    Answer,
+    AudioClip,
+    Command,
+    Failure,
+    ImageResult,
+    Message,
+    Transcript,
+)
 from voiceflow.plugins import load_registry
 from voiceflow.runtime import run_graph
 from voiceflow.testing import graph_from, run_node, transcript
@@ -373,3 +383,194 @@ def test_cli_run_text_json_and_exit_codes(tmp_path):
     assert r.returncode == 1 and "Traceback" not in r.stderr and "'nodes'" in r.stderr
     r = run_cli("plugins")
     assert r.returncode == 0 and "whisper" in r.stdout and "intent" in r.stdout
+
+
+class Heavy(voiceflow.Node):
+    """A node with a 'model' that counts its loads, and may refuse to load."""
+
+    type_name = "test.heavy"
+    accepts = (Transcript,)
+    emits = (Answer,)
+    loads = 0
+
+    class Config(voiceflow.NodeConfig):
+        broken: bool = False
+
+    async def load(self, ctx: voiceflow.Context) -> None:
+        type(self).loads += 1
+        await asyncio.sleep(0.05)  # concurrent first messages must share one load
+        if self.config.broken:
+            raise voiceflow.VoiceflowError("model file missing")
+
+    async def process(self, msg: Message, ctx: voiceflow.Context) -> AsyncIterator[Message]:
+        assert isinstance(msg, Transcript)
+        yield Answer(text=f"heavy: {msg.text}")
+
+
+class HeavyPlugin:
+    @voiceflow.hookimpl
+    def register_nodes(self, register):
+        register(Heavy)
+        register(Upper)
+
+
+def test_models_load_when_first_needed_and_once(tmp_path):
+    path = write(
+        tmp_path,
+        """\
+        nodes:
+          heavy: {type: test.heavy}
+          light: {type: test.upper}
+        routes:
+          - {from: input, to: light, when: {language_in: [en]}}
+          - {from: input, to: heavy, when: {language_in: [de]}}
+          - {from: [light, heavy], to: output}
+        """,
+    )
+    graph = graph_from(path, [("heavy", HeavyPlugin())])
+    Heavy.loads = 0
+    results = run_graph(graph, [transcript("hello")])
+    assert [r.message.text for r in results] == ["HELLO"] and Heavy.loads == 0
+    results = run_graph(graph, [transcript("hallo", "de"), transcript("tschüss", "de")])
+    assert sorted(r.message.text for r in results) == ["heavy: hallo", "heavy: tschüss"]
+    assert Heavy.loads == 1
+
+
+def test_a_node_that_cannot_load_fails_each_message_not_the_graph(tmp_path):
+    path = write(
+        tmp_path,
+        """\
+        nodes:
+          heavy: {type: test.heavy, params: {broken: true}}
+          light: {type: test.upper}
+        routes:
+          - {from: input, to: [heavy, light]}
+          - {from: [light, heavy], to: output}
+        """,
+    )
+    Heavy.loads = 0
+    results = run_graph(graph_from(path, [("heavy", HeavyPlugin())]), [transcript("a")] * 2)
+    failures = [r.message for r in results if isinstance(r.message, Failure)]
+    assert len(failures) == 2 and all("model file missing" in f.error for f in failures)
+    assert Answer(text="A") in [r.message for r in results]
+    assert Heavy.loads == 1  # a missing model stays missing: no second attempt
+
+
+class Archivist(voiceflow.Node):
+    type_name = "test.archivist"
+    accepts = (Transcript,)
+    emits = ()
+
+    async def process(self, msg: Message, ctx: voiceflow.Context) -> AsyncIterator[Message]:
+        return
+        yield
+
+    def wants_english(self, transcript: Transcript) -> bool:
+        return True
+
+
+class SpeechStandIn(voiceflow.Node):
+    """Emits a Spanish transcript, noting whether a later node wanted it in English."""
+
+    type_name = "test.speech"
+    accepts = (AudioClip,)
+    emits = (Transcript,)
+    asked: ClassVar[list[bool]] = []
+
+    async def process(self, msg: Message, ctx: voiceflow.Context) -> AsyncIterator[Message]:
+        spoken = transcript("Pinta un faro", "es")
+        SpeechStandIn.asked.append(ctx.needs_english(spoken))
+        yield spoken
+
+
+class EnglishPlugin:
+    @voiceflow.hookimpl
+    def register_nodes(self, register):
+        register(Archivist)
+        register(SpeechStandIn)
+
+
+@pytest.mark.parametrize(
+    "table, archive, wanted",
+    [
+        (None, False, True),  # the built-in table: Spanish "pinta un faro" is a command
+        ("nothing.yaml", False, False),  # a custom table with no such pattern
+        ("nothing.yaml", True, True),  # whatever the intents, the archive wants English
+    ],
+)
+def test_speech_translates_when_a_later_node_needs_english(tmp_path, table, archive, wanted):
+    (tmp_path / "nothing.yaml").write_text('intents: {lights: {en: ["turn on the light"]}}\n')
+    params = f"{{table: {table}}}" if table else "{}"
+    extra = "archive: {type: test.archivist}" if archive else ""
+    route = "- {from: intent, to: archive, when: {intent: none}}" if archive else ""
+    path = write(
+        tmp_path,
+        f"""\
+        nodes:
+          speech: {{type: test.speech}}
+          intent: {{type: intent, params: {params}}}
+          {extra}
+        routes:
+          - {{from: input, to: speech}}
+          - {{from: speech, to: intent}}
+          - {{from: intent, to: output}}
+          {route}
+        """,
+    )
+    SpeechStandIn.asked = []
+    run_graph(graph_from(path, [("english", EnglishPlugin())]), [AudioClip(np.zeros(160))])
+    assert SpeechStandIn.asked == [wanted]
+
+
+class CommandPlugin:
+    @voiceflow.hookimpl
+    def register_commands(self, commands):
+        p = commands.add_parser("hello", help="say hello")
+        p.add_argument("name")
+        p.set_defaults(func=lambda args: print(f"hello, {args.name}") or 0)
+
+
+class ClashingPlugin:
+    @voiceflow.hookimpl
+    def register_commands(self, commands):
+        commands.add_parser("transcribe", help="a second transcribe")
+
+
+def test_plugins_add_commands_and_a_clash_is_reported(capsys):
+    import argparse
+
+    from voiceflow.plugins import load_plugins
+
+    parser = argparse.ArgumentParser(prog="voiceflow")
+    commands = parser.add_subparsers(dest="command", required=True)
+    errors: list[str] = []
+    plugins = load_plugins(
+        entry_point_plugins=False, extra=[("hello", CommandPlugin()), ("dup", ClashingPlugin())]
+    )
+    plugins.add_commands(commands, errors.append)
+    args = parser.parse_args(["hello", "world"])
+    assert args.func(args) == 0 and capsys.readouterr().out == "hello, world\n"
+    assert len(errors) == 1 and "plugin 'dup'" in errors[0] and "transcribe" in errors[0]
+    args = parser.parse_args(["transcribe", "x.wav"])  # the core command still works
+    assert args.audio == ["x.wav"]
+
+
+def test_archive_commands_come_from_the_archive_plugin():
+    r = run_cli("--help", env={"VOICEFLOW_PLUGINS": ""})
+    assert r.returncode == 0 and "transcribe" in r.stdout
+    assert "ingest" not in r.stdout and "stats" not in r.stdout
+    r = run_cli("--help")
+    assert "ingest" in r.stdout and "ask" in r.stdout and "stats" in r.stdout
+
+
+def test_core_imports_no_plugin_and_no_private_helpers():
+    """The core names no first-party plugin; plugins use only the public API."""
+    import re
+
+    core = "\n".join(p.read_text() for p in (ROOT / "voiceflow").rglob("*.py"))
+    assert not re.search(r"^\s*(from|import) voiceflow_(archive|image)", core, re.M)
+    public = {"voiceflow", "voiceflow.messages", "voiceflow.errors", "voiceflow.testing"}
+    public |= {"voiceflow.cli"}
+    for path in (ROOT / "plugins").rglob("*.py"):
+        for module in re.findall(r"^\s*from (voiceflow[\w.]*) import", path.read_text(), re.M):
+            assert module in public, f"{path.name} imports {module}"

@@ -70,7 +70,7 @@ def tiny_sd(tmp_path_factory):
         vae=vae,
         text_encoder=text_encoder,
         tokenizer=tokenizer,
-        scheduler=EulerDiscreteScheduler(),
+        scheduler=EulerDiscreteScheduler(steps_offset=1),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,

@@ -13,12 +13,45 @@ from voiceflow.speech.transcriber import make_chunks, pick_language
 from voiceflow.speech.writers import format_timestamp, write_transcript
 
 
+def _sha256(path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def test_shipped_models_resolve_from_packages():
+    from voiceflow.speech.models import BASE_SHA256
+
     base = resolve_model("base")
     assert base.origin == "package" and base.kind == "ct2" and base.multilingual
-    assert (base.path / "model.bin").stat().st_size == 145_217_532
+    assert _sha256(base.path / "model.bin") == BASE_SHA256
     tiny = resolve_model("tiny.en")
     assert tiny.origin == "package" and not tiny.multilingual
+
+
+def test_damaged_joined_weights_are_joined_again(tmp_path, monkeypatch):
+    from voiceflow.speech.models import BASE_SHA256
+
+    monkeypatch.setenv("VOICEFLOW_CACHE", str(tmp_path))
+    model = resolve_model("base").path / "model.bin"
+    with open(model, "r+b") as f:  # same size, different bytes: a size check would pass
+        f.seek(1000)
+        f.write(b"\0" * 64)
+    assert _sha256(resolve_model("base").path / "model.bin") == BASE_SHA256
+
+
+def test_multilingual_is_read_from_the_weights_not_the_name(tmp_path):
+    for name, renamed in (("tiny.en", "my-model"), ("base", "my-model.en")):
+        folder = tmp_path / renamed
+        folder.mkdir()
+        for f in resolve_model(name).path.iterdir():
+            (folder / f.name).symlink_to(f)
+        source = resolve_model(str(folder))
+        assert source.name == renamed and source.multilingual == (name == "base")
 
 
 def test_local_folder_and_checkpoint_paths(tmp_path):

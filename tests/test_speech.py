@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import normalize
+from voiceflow.errors import VoiceflowError
 from voiceflow.speech.audio import load_audio
 
 pytestmark = pytest.mark.slow
@@ -99,13 +100,21 @@ def test_silence_and_noise_give_empty_transcripts(model):
         assert t.text == "" and t.segments == ()
 
 
-def test_tiny_en_and_hotwords(data):
-    from voiceflow.speech.transcriber import SpeechModel
-
-    tiny = SpeechModel("tiny.en", engine="faster-whisper")
-    t = tiny.transcribe(data / "jfk.flac", hotwords="Americans")
-    assert t.language == "en"
-    assert "americans" in normalize(t.text)
+@pytest.mark.parametrize(
+    "said, word",
+    [
+        ("Please send the report to Doctor Kowalczyk tomorrow morning.", "Kowalczyk"),
+        ("The patient was given Xarelto after the surgery.", "Xarelto"),
+    ],
+)
+def test_hotwords_fix_a_word_the_model_gets_wrong(faster_base, espeak, said, word):
+    audio = espeak(said, f"hotword-{word}")
+    plain = normalize(faster_base.transcribe(audio).text)
+    helped = normalize(faster_base.transcribe(audio, hotwords=word).text)
+    assert word.lower() not in plain.split(), plain  # misheard without help
+    assert word.lower() in helped.split(), helped
+    rest = normalize(said).split()
+    assert len(set(rest) & set(helped.split())) >= len(rest) - 2, helped  # the rest intact
 
 
 def test_python_api_is_short(data):
@@ -113,3 +122,14 @@ def test_python_api_is_short(data):
 
     t = voiceflow.load_model("base").transcribe(str(data / "jfk.flac"))
     assert normalize(t.text) == JFK
+
+
+def test_a_gpu_without_ctranslate2s_cuda_libraries_is_one_clear_error(faster_base, monkeypatch):
+    """Seen on a CUDA 13 machine: CTranslate2's wheels need CUDA 12's cuBLAS."""
+
+    def missing(*args, **kwargs):
+        raise RuntimeError("Library libcublas.so.12 is not found or cannot be loaded")
+
+    monkeypatch.setattr(faster_base.engine.model, "encode", missing)
+    with pytest.raises(VoiceflowError, match="--engine openai-whisper"):
+        faster_base.transcribe(np.zeros(16000, dtype=np.float32) + 0.1, vad=False)

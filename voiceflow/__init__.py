@@ -1,18 +1,64 @@
-"""voiceflow: speak (or hand over recordings), and a graph of plugins acts on what was said."""
+"""voiceflow: speak (or hand over recordings), and a graph of plugins acts on what was said.
+
+The public API is what ``__all__`` lists, plus the modules ``voiceflow.messages``,
+``voiceflow.testing`` and ``voiceflow.cli`` (helpers for plugin commands). Heavy parts load
+on first use, so ``import voiceflow`` stays cheap.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from voiceflow.errors import VoiceflowError
+from voiceflow.errors import ConfigError, VoiceflowError
+from voiceflow.hooks import hookimpl
 from voiceflow.node import Context, Node, NodeConfig
-from voiceflow.plugins import hookimpl
 
 if TYPE_CHECKING:
+    from voiceflow.files import atomic_path, atomic_write
+    from voiceflow.speech.audio import SAMPLE_RATE, expand_inputs, load_audio
+    from voiceflow.speech.models import network_allowed
     from voiceflow.speech.transcriber import SpeechModel
+    from voiceflow.speech.writers import format_timestamp
+    from voiceflow.text import normalize
 
 __version__ = "0.1.0"
-__all__ = ["Context", "Node", "NodeConfig", "VoiceflowError", "hookimpl", "load_model"]
+__all__ = [
+    "SAMPLE_RATE",
+    "ConfigError",
+    "Context",
+    "Node",
+    "NodeConfig",
+    "SpeechModel",
+    "VoiceflowError",
+    "atomic_path",
+    "atomic_write",
+    "expand_inputs",
+    "format_timestamp",
+    "hookimpl",
+    "load_audio",
+    "load_model",
+    "network_allowed",
+    "normalize",
+]
+
+_LAZY = {
+    "SAMPLE_RATE": "voiceflow.speech.audio",
+    "SpeechModel": "voiceflow.speech.transcriber",
+    "atomic_path": "voiceflow.files",
+    "atomic_write": "voiceflow.files",
+    "expand_inputs": "voiceflow.speech.audio",
+    "format_timestamp": "voiceflow.speech.writers",
+    "load_audio": "voiceflow.speech.audio",
+    "network_allowed": "voiceflow.speech.models",
+    "normalize": "voiceflow.text",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'voiceflow' has no attribute {name!r}")
 
 
 def load_model(name: str = "base", **kwargs: Any) -> SpeechModel:

@@ -1,19 +1,20 @@
-"""Core nodes, registered through the same hook as every plugin."""
+"""The core plugin: the ``whisper`` and ``intent`` nodes and the core commands, registered
+through the same hooks as every other plugin."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import AsyncIterator
+import argparse
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
 
+from voiceflow.hooks import hookimpl
 from voiceflow.intents import DEFAULT_TABLE, IntentRecognizer
 from voiceflow.messages import AudioClip, Command, Message, Transcript
 from voiceflow.node import Context, Node, NodeConfig
-from voiceflow.plugins import hookimpl
 
 if TYPE_CHECKING:
     from voiceflow.speech.transcriber import SpeechModel
@@ -35,7 +36,8 @@ class WhisperNode(Node):
         threads: int = Field(default=0, ge=0)
         language: str | None = None
         languages: list[str] | None = None  # pick the most probable among these
-        # auto: English only for commands (see recognise_speech); always: all foreign speech
+        # auto: English when a node after this one needs it (Node.wants_english);
+        # always: all foreign speech; never: none
         translate: Literal["auto", "always", "never"] = "auto"
         beam_size: int = Field(default=5, ge=1, le=20)
         word_timestamps: bool = False
@@ -49,56 +51,62 @@ class WhisperNode(Node):
         super().__init__(config, name)
         self.model: SpeechModel | None = None
 
-    async def start(self, ctx: Context) -> None:
+    async def load(self, ctx: Context) -> None:
         from voiceflow.speech.transcriber import SpeechModel
 
         c = self.config
         self.model = await ctx.run_blocking(
-            SpeechModel, c.model, c.engine, c.device, c.compute_type, c.threads, c.vad
+            SpeechModel.shared, c.model, c.engine, c.device, c.compute_type, c.threads
         )
 
     async def process(self, msg: Message, ctx: Context) -> AsyncIterator[Message]:
-        assert isinstance(msg, AudioClip) and self.model is not None
-        transcript = await ctx.run_blocking(recognise_speech, self.model, msg.samples, self.config)
+        assert isinstance(msg, AudioClip)
+        transcript = await ctx.run_blocking(self.recognise, msg.samples, ctx.needs_english)
         if transcript.text:  # silence and noise route nowhere
             yield replace(transcript, source=msg.source)
 
+    def recognise(
+        self,
+        samples: np.ndarray,
+        needs_english: Callable[[Transcript], bool] = lambda t: False,
+        *,
+        quick: bool = False,
+        vad: bool | None = None,
+        **options: Any,
+    ) -> Transcript:
+        """Transcribe with this node's settings, adding the English translation when
+        ``translate`` asks for it: ``auto`` asks ``needs_english`` (whether a node after
+        this one wants it), since translating everything would double the work of every
+        utterance.
 
-def recognise_speech(
-    model: SpeechModel, samples: np.ndarray, c: WhisperNode.Config, **options: Any
-) -> Transcript:
-    """Transcribe with a whisper node's settings, translating as ``c.translate`` asks;
-    ``options`` go to ``SpeechModel.transcribe`` as well.
-
-    ``auto`` translates only speech that is a command (an intent pattern matches it in its
-    own language): the English is needed for the image prompt or the archive search, and
-    translating everything would double the work of every utterance.
-    """
-    t = model.transcribe(
-        samples,
-        language=c.language,
-        languages=c.languages,
-        translate=c.translate == "always",
-        beam_size=c.beam_size,
-        word_timestamps=c.word_timestamps,
-        initial_prompt=c.initial_prompt,
-        hotwords=c.hotwords,
-        **options,
-    )
-    if c.translate == "always" and t.translation is None:
-        return replace(t, translation=t.text)
-    if (
-        c.translate == "auto"
-        and t.language not in ("", "en")
-        and _commands().recognize(t.text, t.language)
-    ):
-        return model.add_translation(samples, t, c.beam_size)
-    return t
-
-
-@functools.cache
-def _commands() -> IntentRecognizer:
-    return IntentRecognizer.from_file(DEFAULT_TABLE)
+        ``quick``: a look at speech in progress (greedy, no translation, no word times, no
+        temperature fallback). ``vad`` overrides the node's voice activity setting (live
+        utterances are already cut); ``options`` go to ``SpeechModel.transcribe``.
+        """
+        assert self.model is not None, "load() first"
+        c = self.config
+        settings: dict[str, Any] = {
+            "language": c.language,
+            "languages": c.languages,
+            "translate": c.translate == "always" and not quick,
+            "beam_size": c.beam_size,
+            "word_timestamps": c.word_timestamps,
+            "initial_prompt": c.initial_prompt,
+            "hotwords": c.hotwords,
+            "vad": c.vad if vad is None else vad,
+        }
+        if quick:
+            settings.update(beam_size=1, word_timestamps=False, temperature=0.0)
+        t = self.model.transcribe(samples, **{**settings, **options})
+        if (
+            not quick
+            and c.translate == "auto"
+            and t.language not in ("", "en")
+            and t.translation is None
+            and needs_english(t)
+        ):
+            return self.model.add_translation(samples, t, c.beam_size)
+        return t
 
 
 class IntentNode(Node):
@@ -123,8 +131,20 @@ class IntentNode(Node):
         match = self.recognizer.recognize(msg.text, msg.language, msg.translation)
         yield Command(match.intent, match.args, msg) if match else msg
 
+    def wants_english(self, transcript: Transcript) -> bool:
+        # A command's arguments (an image prompt, a question) are taken from the English.
+        return self.recognizer.recognize(transcript.text, transcript.language) is not None
+
 
 @hookimpl
-def register_nodes(register) -> None:  # type: ignore[no-untyped-def]
+def register_nodes(register: Callable[[type[Node]], None]) -> None:
     register(WhisperNode)
     register(IntentNode)
+
+
+@hookimpl
+def register_commands(commands: argparse._SubParsersAction) -> None:
+    from voiceflow.cli import inspect, listen, run, transcribe
+
+    for module in (transcribe, run, listen, inspect):
+        module.add_commands(commands)

@@ -7,13 +7,14 @@ whose message types cannot meet, cycles, nodes unreachable from ``input`` and in
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 import re
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
 import yaml
 from pydantic import ValidationError
 
@@ -119,6 +120,29 @@ def _expand_env(value: Any, missing: list[str]) -> Any:
     return value
 
 
+def builtin_configs() -> dict[str, Path]:
+    """The configs that ship with voiceflow, by name (``default``, ``lectures``, ...)."""
+    folder = importlib.resources.files("voiceflow.configs")
+    return {
+        Path(f.name).stem: Path(str(f))
+        for f in folder.iterdir()
+        if f.name.endswith((".yaml", ".yml", ".toml"))
+    }
+
+
+def find_config(config: str | Path) -> Path:
+    """A config file's path, or the built-in config of that name (``voiceflow run default``)."""
+    path = Path(config).expanduser()
+    if path.is_file():
+        return path
+    builtin = builtin_configs()
+    if path.parent == Path(".") and path.stem in builtin and path.suffix in ("", ".yaml"):
+        return builtin[path.stem]
+    raise ConfigError(
+        f"{config}: no such config file, and not a built-in config ({', '.join(sorted(builtin))})"
+    )
+
+
 def read_config(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
@@ -139,11 +163,12 @@ def load_graph(
     registry: Registry | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
 ) -> Graph:
-    """Load and validate a graph; raises ``GraphError`` listing every problem found.
+    """Load and validate a graph (a file, or a built-in config by name); raises
+    ``GraphError`` listing every problem found.
 
     ``overrides`` merges extra params into named nodes (``{"paint": {"model": "..."}}``).
     """
-    path = Path(path)
+    path = find_config(path)
     data = read_config(path)
     issues: list[Issue] = []
     missing: list[str] = []

@@ -9,7 +9,6 @@ image prompt reaches the image model in English.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,14 +16,9 @@ from typing import Any
 import yaml
 
 from voiceflow.errors import ConfigError
+from voiceflow.text import normalize
 
 DEFAULT_TABLE = Path(__file__).with_name("intents.yaml")
-
-
-def normalize(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(re.sub(r"[^\w]+", " ", plain).split())
 
 
 @dataclass(frozen=True)

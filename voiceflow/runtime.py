@@ -1,8 +1,10 @@
 """Run a graph on asyncio: a queue and a worker per node, fan-out along matching routes.
 
 A node that raises, or outlives its timeout, turns that message into a ``Failure`` sent to
-the output; every other branch carries on. A node whose ``start()`` failed answers each
-message with a ``Failure`` explaining why, so one missing model never stops the graph.
+the output; every other branch carries on. A node loads its model when its first message
+arrives (``Node.ensure_loaded``), so a run that never needs a node never loads it; a node
+whose ``start()`` or ``load()`` failed answers each message with a ``Failure`` explaining
+why, so one missing model never stops the graph.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from voiceflow.graph import INPUT, OUTPUT, Graph
-from voiceflow.messages import Failure, Message
+from voiceflow.messages import Failure, Message, Transcript
 from voiceflow.node import Context, Node
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,10 @@ class GraphRunner:
             name: graph.registry.nodes[spec.type](spec.config, name)
             for name, spec in graph.nodes.items()
         }
-        self.contexts = {name: Context(name, graph.path.parent) for name in self.nodes}
+        self.contexts = {
+            name: Context(name, graph.path.parent, needs_english=self.english_after(name))
+            for name in self.nodes
+        }
         self.start_errors: dict[str, str] = {}
         self._results: list[Result] = []
         self._queues: dict[str, asyncio.Queue[Message]] = {}
@@ -57,6 +62,28 @@ class GraphRunner:
             self._queues[name] = asyncio.Queue()
             self._workers.append(asyncio.create_task(self._work(name), name=f"node:{name}"))
         self._started = True
+
+    def english_after(self, name: str) -> Callable[[Transcript], bool]:
+        """Whether a node downstream of ``name`` wants a transcript in English."""
+        seen: set[str] = set()
+        todo = [name]
+        while todo:
+            for route in self.graph.successors(todo.pop()):
+                if route.target in self.nodes and route.target not in seen:
+                    seen.add(route.target)
+                    todo.append(route.target)
+        after = [self.nodes[n] for n in sorted(seen - {name})]
+        return lambda t: any(node.wants_english(t) for node in after)
+
+    async def warm(self, *names: str) -> dict[str, str]:
+        """Load these nodes' models now (all nodes when none are named), concurrently;
+        returns the errors by node. A failed node still answers messages with a Failure."""
+        chosen = names or tuple(self.nodes)
+        results = await asyncio.gather(
+            *(self.nodes[n].ensure_loaded(self.contexts[n]) for n in chosen),
+            return_exceptions=True,
+        )
+        return {n: str(r) for n, r in zip(chosen, results, strict=True) if r is not None}
 
     async def stop(self) -> None:
         for task in self._workers:
@@ -115,6 +142,12 @@ class GraphRunner:
             try:
                 if name in self.start_errors:
                     self._dispatch(name, Failure(name, self.start_errors[name], type(msg).__name__))
+                    continue
+                try:  # outside the timeout: a first load may legitimately take long
+                    await node.ensure_loaded(ctx)
+                except Exception as e:
+                    error = f"{name} could not start: {e}"
+                    self._dispatch(name, Failure(name, error, type(msg).__name__))
                     continue
                 async with asyncio.timeout(timeout):
                     async for out in node.process(msg, ctx):

@@ -46,6 +46,8 @@ async def run_node_async(
     ctx = Context(node.name, base_dir or Path.cwd())
     await node.start(ctx)
     try:
+        if messages:
+            await node.ensure_loaded(ctx)  # as the runtime does, before the first message
         out: list[Message] = []
         for msg in messages:
             async for result in node.process(msg, ctx):

@@ -1,14 +1,15 @@
 """The transcript archive: store what was said, answer questions about it, count words.
 
 Nodes ``archive.store`` (Transcript in) and ``archive.ask`` (question Command or typed
-Transcript in, Answer with citations out); the CLI's ``ingest``, ``ask`` and ``stats``
-use the same ``Archive``.
+Transcript in, Answer with citations out), and the commands ``ingest``, ``ask`` and
+``stats`` (``commands.py``), all on the same ``Archive``.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Literal
 
 from pydantic import Field
@@ -19,7 +20,7 @@ from voiceflow.messages import Answer, Command, Message, Transcript
 from .qa import LLMConfig, answer
 from .store import SHIPPED_EMBEDDER, Archive, SentenceEmbedder
 
-__all__ = ["Archive", "LLMConfig", "answer"]
+__all__ = ["Archive", "AskNode", "LLMConfig", "StoreNode", "answer"]
 
 
 class ArchiveParams(voiceflow.NodeConfig):
@@ -49,6 +50,9 @@ class StoreNode(voiceflow.Node):
         await ctx.run_blocking(self.archive.store, key, msg.source or "speech", msg)
         return
         yield  # an async generator that yields nothing: archiving ends the branch
+
+    def wants_english(self, transcript: Transcript) -> bool:
+        return True  # chunks are embedded in English, so English questions find them
 
 
 class AskNode(voiceflow.Node):
@@ -83,8 +87,18 @@ class AskNode(voiceflow.Node):
         result = await ctx.run_blocking(answer, question, self.archive, self.llm, self.config.top_k)
         yield Answer(result.text, language or "en", result.citations)
 
+    def wants_english(self, transcript: Transcript) -> bool:
+        return True  # the search runs on English
+
 
 @voiceflow.hookimpl
-def register_nodes(register):  # type: ignore[no-untyped-def]
+def register_nodes(register: Callable[[type[voiceflow.Node]], None]) -> None:
     register(StoreNode)
     register(AskNode)
+
+
+@voiceflow.hookimpl
+def register_commands(commands: argparse._SubParsersAction) -> None:
+    from .commands import add_commands
+
+    add_commands(commands)

@@ -8,9 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from voiceflow.errors import VoiceflowError
-from voiceflow.speech.audio import expand_inputs
-from voiceflow.speech.transcriber import SpeechModel
+import voiceflow
+from voiceflow import SpeechModel, VoiceflowError
 
 from .store import Archive, file_sha256, load_transcript, save_transcript
 
@@ -36,7 +35,7 @@ def ingest(
 
     show = sys.stderr.isatty() if progress is None else progress
     report = IngestReport()
-    files, report.errors = expand_inputs(paths)
+    files, report.errors = voiceflow.expand_inputs(paths)
     model: SpeechModel | None = None
     for path in tqdm(files, desc="recordings", unit="file", disable=not show):
         key = str(path.absolute())

@@ -15,16 +15,16 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from platformdirs import user_data_dir
 
-from voiceflow.errors import ConfigError, MissingDependencyError
-from voiceflow.intents import normalize
-from voiceflow.messages import Citation, Segment, Transcript
+from voiceflow import ConfigError, atomic_write, normalize
+from voiceflow.errors import MissingDependencyError
+from voiceflow.messages import Citation, Segment, Transcript, Word
 
 from .chunking import Chunk, chunk_segments, english_for
 
@@ -244,6 +244,9 @@ class Archive:
     def store(self, recording: str, path: str, transcript: Transcript, title: str = "") -> int:
         """Store one transcribed recording; safe to repeat after any interruption."""
         title = title or Path(path).stem
+        if transcript.text.strip() and not transcript.segments:  # typed text: one segment
+            segment = Segment(0, 0.0, transcript.duration, transcript.text, transcript.language)
+            transcript = replace(transcript, segments=(segment,))
         with self._lock:
             with self.db:
                 self.db.execute(
@@ -380,10 +383,7 @@ def _segment_english(s: Segment, english: Sequence[Segment]) -> str:
 
 def save_transcript(path: Path, transcript: Transcript) -> None:
     """Atomically cache a transcript, so a resumed ingest does not transcribe again."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(transcript.to_dict(), ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(transcript.to_dict(), ensure_ascii=False))
 
 
 def load_transcript(path: Path) -> Transcript | None:
@@ -392,8 +392,6 @@ def load_transcript(path: Path) -> Transcript | None:
     data = json.loads(path.read_text(encoding="utf-8"))
 
     def segs(items: list[dict[str, Any]]) -> tuple[Segment, ...]:
-        from voiceflow.messages import Word
-
         return tuple(
             Segment(**{**s, "words": tuple(Word(**w) for w in s.get("words", ()))}) for s in items
         )

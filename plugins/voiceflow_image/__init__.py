@@ -1,21 +1,25 @@
 """Text-to-image with diffusers: the ``image.generate`` node.
 
 Any diffusers text-to-image checkpoint loads through the standard path
-(``AutoPipelineForText2Image.from_pretrained``): a hub id (downloaded when a network is
-allowed) or a local folder. The pipeline loads once in ``start()`` and serves every command.
+(``AutoPipelineForText2Image.from_pretrained``): a hub id or a local folder. The pipeline
+loads when the first paint command arrives (a graph that is never asked for a picture never
+touches the model or the network) and then serves every command. A hub model comes from
+the local Hugging Face cache; it is downloaded only when it is not there and downloads are
+allowed (neither ``VOICEFLOW_OFFLINE`` nor ``HF_HUB_OFFLINE`` is set), with a one-line
+notice.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import re
-import socket
 import time
 import unicodedata
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +28,8 @@ from pydantic import Field, field_validator
 import voiceflow
 from voiceflow.errors import ConfigError, MissingDependencyError, ModelNotFoundError
 from voiceflow.messages import Command, ImageResult, Message
-from voiceflow.speech.models import network_allowed
+
+log = logging.getLogger(__name__)
 
 # (steps, guidance) that work for each model family; a user's values always win.
 FAMILY_DEFAULTS = {"turbo": (1, 0.0), "lcm": (4, 1.0), "lightning": (4, 0.0)}
@@ -98,7 +103,7 @@ class ImageNode(voiceflow.Node):
         self.device = "cpu"
         self.loads = 0
 
-    async def start(self, ctx: voiceflow.Context) -> None:
+    async def load(self, ctx: voiceflow.Context) -> None:
         await ctx.run_blocking(self._load, ctx.base_dir)
 
     def _load(self, base_dir: Path) -> None:
@@ -132,11 +137,14 @@ class ImageNode(voiceflow.Node):
             pipe = self._from_pretrained(diffusers, source, dtype)
         except (OSError, ValueError) as e:
             hint = (
-                "connect to the network once to download it, or set params.model to a "
-                "local diffusers folder"
+                "downloads are off (VOICEFLOW_OFFLINE or HF_HUB_OFFLINE): unset it once to "
+                "download the model"
+                if not voiceflow.network_allowed()
+                else "connect to the network once to download it"
             )
             raise ModelNotFoundError(
-                f"image model {c.model!r} could not be loaded ({type(e).__name__}); {hint}"
+                f"image model {c.model!r} could not be loaded ({type(e).__name__}); {hint}, or "
+                "set params.model to a local diffusers folder"
             ) from None
         if c.scheduler:
             cls = getattr(diffusers, c.scheduler, None)
@@ -155,17 +163,22 @@ class ImageNode(voiceflow.Node):
 
     @staticmethod
     def _from_pretrained(diffusers: Any, source: str, dtype: Any) -> Any:
-        """The local copy first; a download only when the hub can be reached at all, so an
-        offline machine gets its answer at once instead of after minutes of retries."""
+        """The local copy first; the hub only when that is missing and downloads are allowed."""
         load = diffusers.AutoPipelineForText2Image.from_pretrained
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # hub deprecation chatter
             try:
-                return load(source, torch_dtype=dtype, local_files_only=True)
+                return load(source, dtype=dtype, local_files_only=True)
             except (OSError, ValueError):
-                if Path(source).is_dir() or not network_allowed() or not _hub_reachable():
+                if Path(source).is_dir() or not voiceflow.network_allowed():
                     raise
-            return load(source, torch_dtype=dtype)
+            os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "5")  # an offline machine answers soon
+            log.warning(
+                "downloading image model %r from the Hugging Face hub, once (several GB; "
+                "VOICEFLOW_OFFLINE=1 forbids downloads)",
+                source,
+            )
+            return load(source, dtype=dtype)
 
     async def process(self, msg: Message, ctx: voiceflow.Context) -> AsyncIterator[Message]:
         assert isinstance(msg, Command)
@@ -218,24 +231,14 @@ class ImageNode(voiceflow.Node):
         info = PngInfo()
         info.add_text("voiceflow", json.dumps(metadata, ensure_ascii=False))
         info.add_text("parameters", f"{prompt}\nSteps: {steps}, Seed: {seed}, Model: {c.model}")
-        image.save(path, pnginfo=info)
-        path.with_suffix(".json").write_text(
-            json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8"
+        with voiceflow.atomic_path(path) as tmp:
+            image.save(tmp, format="PNG", pnginfo=info)
+        voiceflow.atomic_write(
+            path.with_suffix(".json"), json.dumps(metadata, ensure_ascii=False, indent=2)
         )
         return ImageResult(path=path, prompt=prompt, seed=seed, metadata=metadata)
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    from urllib.parse import urlparse
-
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or ""
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
 @voiceflow.hookimpl
-def register_nodes(register):  # type: ignore[no-untyped-def]
+def register_nodes(register: Callable[[type[voiceflow.Node]], None]) -> None:
     register(ImageNode)

@@ -10,7 +10,9 @@ import numpy as np
 
 from voiceflow.errors import AudioError
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = 16000  # what Whisper and Silero take; every sample array in voiceflow is at it
+FRAME = 512  # Silero's frame at 16 kHz (32 ms); also the unit of levelling and energy gating
+BLOCK = 1 << 20  # samples (about 65 s) processed at a time, so long recordings stay small
 log = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = frozenset(
@@ -51,7 +53,6 @@ def load_audio(path: str | Path, channel: ChannelSpec = None) -> np.ndarray:
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: file is empty (0 bytes)")
     want = _channel_index(channel)
-    chunks: list[np.ndarray] = []
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
@@ -65,27 +66,52 @@ def load_audio(path: str | Path, channel: ChannelSpec = None) -> np.ndarray:
             raise AudioError(f"{path}: has {n_channels} channel(s), channel {want} asked for")
         layout = "mono" if want is None else ("stereo" if n_channels == 2 else None)
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
+        seconds = container.duration / 1e6 if container.duration else 0.0
+        out = _Samples(int(min(seconds, 4 * 3600) * SAMPLE_RATE * 1.01) + SAMPLE_RATE)
         try:
             for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    chunks.append(_pick(out.to_ndarray(), want))
+                for resampled in resampler.resample(frame):
+                    out.append(_pick(resampled.to_ndarray(), want))
         except (av.error.FFmpegError, ValueError) as e:
-            if not chunks:
+            if not out.size:
                 raise AudioError(f"{path}: corrupt audio ({_reason(e)})") from None
             log.warning(
                 "%s: audio is truncated or corrupt after %.1f s; using what decoded",
                 path,
-                sum(len(c) for c in chunks) / SAMPLE_RATE,
+                out.size / SAMPLE_RATE,
             )
-        for out in resampler.resample(None):
-            chunks.append(_pick(out.to_ndarray(), want))
-    if not chunks:
+        for resampled in resampler.resample(None):
+            out.append(_pick(resampled.to_ndarray(), want))
+    if not out.size and path.stat().st_size > 4096:
         # A header with no frames is a valid empty recording; kilobytes that decode to
         # nothing are damage, not silence.
-        if path.stat().st_size > 4096:
-            raise AudioError(f"{path}: corrupt audio (no decodable frames)")
-        return np.zeros(0, dtype=np.float32)
-    return np.ascontiguousarray(np.concatenate(chunks), dtype=np.float32)
+        raise AudioError(f"{path}: corrupt audio (no decodable frames)")
+    return out.array()
+
+
+class _Samples:
+    """A growing float32 buffer: decoding an hour must not hold it twice (a list of
+    frames joined at the end would), so the buffer is sized from the container's duration
+    and grows only when that was wrong."""
+
+    def __init__(self, capacity: int) -> None:
+        self._data = np.empty(capacity, dtype=np.float32)
+        self.size = 0
+
+    def append(self, x: np.ndarray) -> None:
+        end = self.size + len(x)
+        if end > len(self._data):
+            grown = np.empty(max(end, len(self._data) * 3 // 2), dtype=np.float32)
+            grown[: self.size] = self._data[: self.size]
+            self._data = grown
+        self._data[self.size : end] = x
+        self.size = end
+
+    def array(self) -> np.ndarray:
+        # A view keeps the whole buffer alive: copy when much of it is unused.
+        if len(self._data) - self.size > max(SAMPLE_RATE * 10, self.size // 20):
+            return self._data[: self.size].copy()
+        return self._data[: self.size]
 
 
 def _pick(planes: np.ndarray, want: int | None) -> np.ndarray:
@@ -121,31 +147,57 @@ def expand_inputs(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
     return files, errors
 
 
+def frame_levels_db(audio: np.ndarray) -> np.ndarray:
+    """The RMS level of each whole ``FRAME`` of samples, in dBFS (block by block)."""
+    n = len(audio) // FRAME
+    out = np.empty(n, dtype=np.float64)
+    step = BLOCK // FRAME
+    for i in range(0, n, step):
+        frames = audio[i * FRAME : min(n, i + step) * FRAME].reshape(-1, FRAME)
+        out[i : i + len(frames)] = 10 * np.log10(
+            np.mean(np.square(frames, dtype=np.float64), axis=1) + 1e-20
+        )
+    return out
+
+
 def level_speech(
     audio: np.ndarray,
     target_db: float = -23.0,
     window_s: float = 3.0,
     max_gain_db: float = 30.0,
     floor_db: float = -90.0,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Slow automatic gain: bring each few seconds of sound to about ``target_db`` RMS.
 
     A quiet speaker next to a loud one is missed by voice activity detection and skipped
     by Whisper within the same 30 s window; levelling first lets both hear it. Only the
     copy given to the models changes; timestamps do not move. Near-silence is left alone.
+    Works block by block, into ``out`` when given (``out=audio`` levels in place), so an
+    hour of audio needs little beyond itself.
     """
-    frame = 512
-    n = len(audio) // frame
+    if out is None:
+        out = np.empty_like(audio, dtype=np.float32)
+    db = frame_levels_db(audio)
+    n = len(db)
     if n == 0:
-        return audio
-    frames = audio[: n * frame].reshape(n, frame).astype(np.float64)
-    db = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-20)
-    half = max(1, int(window_s * SAMPLE_RATE / frame) // 2)
+        out[:] = audio
+        return out
+    half = max(1, int(window_s * SAMPLE_RATE / FRAME) // 2)
     padded = np.pad(db, half, mode="edge")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
-    level = np.percentile(windows, 90, axis=1)  # the speech in the window, not its pauses
+    level = np.empty(n, dtype=np.float64)
+    step = 8192
+    for i in range(0, n, step):
+        windows = np.lib.stride_tricks.sliding_window_view(
+            padded[i : min(n, i + step) + 2 * half], 2 * half + 1
+        )
+        level[i : i + len(windows)] = np.percentile(windows, 90, axis=1)  # speech, not pauses
     gain_db = np.clip(target_db - level, -10.0, max_gain_db)
     gain_db[level < floor_db] = 0.0
-    centres = np.arange(n) * frame + frame / 2
-    gain = np.interp(np.arange(len(audio)), centres, 10 ** (gain_db / 20))
-    return np.clip(audio * gain, -1.0, 1.0).astype(np.float32)
+    gain = 10 ** (gain_db / 20)
+    centres = np.arange(n) * FRAME + FRAME / 2
+    for a in range(0, len(audio), BLOCK):
+        b = min(len(audio), a + BLOCK)
+        g = np.interp(np.arange(a, b), centres, gain)
+        np.clip(audio[a:b] * g, -1.0, 1.0, out=out[a:b])
+    return out

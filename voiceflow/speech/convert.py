@@ -9,7 +9,6 @@ source's size and modification time.
 from __future__ import annotations
 
 import json
-import os
 import re
 import struct
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import BinaryIO
 import numpy as np
 
 from voiceflow.errors import ModelNotFoundError
+from voiceflow.files import atomic_path
 
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
@@ -140,10 +140,8 @@ def convert_ct2_to_openai(ct2_dir: Path, out_file: Path) -> Path:
         "dims": dims,
         "model_state_dict": {k: torch.from_numpy(np.ascontiguousarray(a)) for k, a in sd.items()},
     }
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_file.with_suffix(f".{os.getpid()}.tmp")
-    torch.save(checkpoint, tmp)
-    os.replace(tmp, out_file)
+    with atomic_path(out_file) as tmp:
+        torch.save(checkpoint, tmp)
     return out_file
 
 

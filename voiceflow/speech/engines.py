@@ -22,7 +22,7 @@ from voiceflow.speech.models import ModelSource, cache_dir
 log = logging.getLogger(__name__)
 
 # A clip shorter than Whisper's 30 s window is encoded over its length plus this margin, and
-# at least FIT_MIN_FRAMES (100 frames a second); see FasterWhisperEngine._encode. Shorter
+# at least FIT_MIN_FRAMES (100 frames a second); see FasterWhisperEngine._encode_fitted. Shorter
 # encodings (10 s) were faster still but changed words in short commands.
 FIT_MARGIN_FRAMES = 300
 FIT_MIN_FRAMES = 2000
@@ -79,7 +79,7 @@ class FasterWhisperEngine:
     """CTranslate2 through faster-whisper: int8 on CPU by default, the fastest engine here."""
 
     name = "faster-whisper"
-    fit_window = True  # see _encode
+    fit_window = True  # see _encode_fitted
 
     def __init__(
         self,
@@ -116,6 +116,19 @@ class FasterWhisperEngine:
         return self._language_scores(self._encode(audio)[1])
 
     def _encode(self, audio: np.ndarray) -> tuple[np.ndarray, Any]:
+        try:
+            return self._encode_fitted(audio)
+        except RuntimeError as e:
+            if "libcublas" in str(e) or "libcudnn" in str(e):
+                # CTranslate2's wheels are built against CUDA 12; a CUDA 13 machine lacks them
+                raise VoiceflowError(
+                    f"faster-whisper cannot run on this GPU ({e}): CTranslate2 needs CUDA 12's "
+                    "cuBLAS and cuDNN 9 (pip install nvidia-cublas-cu12 nvidia-cudnn-cu12), or "
+                    "use --engine openai-whisper, or --device cpu"
+                ) from None
+            raise
+
+    def _encode_fitted(self, audio: np.ndarray) -> tuple[np.ndarray, Any]:
         """Log-mel features of the clip and the encoding of its first window.
 
         A clip shorter than the window is encoded over its own length plus a margin, at

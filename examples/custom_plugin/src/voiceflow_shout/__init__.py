@@ -1,8 +1,10 @@
-"""A complete voiceflow plugin: one node, registered through the ``voiceflow`` entry point."""
+"""A complete voiceflow plugin: a node and a command, registered through the ``voiceflow``
+entry point."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import argparse
+from collections.abc import AsyncIterator, Callable
 
 import voiceflow
 from voiceflow.messages import Answer, Message, Transcript
@@ -24,6 +26,21 @@ class Shout(voiceflow.Node):
         yield Answer(text=msg.text.upper() + self.config.suffix, language=msg.language)
 
 
+def shout_command(args: argparse.Namespace) -> int:
+    if not args.text.strip():
+        raise voiceflow.VoiceflowError("nothing to shout: give some text")
+    print(args.text.upper() + args.suffix)
+    return 0
+
+
 @voiceflow.hookimpl
-def register_nodes(register):  # type: ignore[no-untyped-def]
+def register_nodes(register: Callable[[type[voiceflow.Node]], None]) -> None:
     register(Shout)
+
+
+@voiceflow.hookimpl
+def register_commands(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("shout", help="print TEXT in capitals (the example plugin)")
+    p.add_argument("text")
+    p.add_argument("--suffix", default="!")
+    p.set_defaults(func=shout_command)

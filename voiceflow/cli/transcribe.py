@@ -1,0 +1,84 @@
+"""``voiceflow transcribe``: openai-whisper's command line, on voiceflow's speech node."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from voiceflow.cli import EXIT_ERROR, add_model_args, csv_list, flag, speech_model
+from voiceflow.errors import VoiceflowError
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    t = commands.add_parser("transcribe", help="transcribe audio or video files and folders")
+    t.add_argument("audio", nargs="+", help="files or folders")
+    add_model_args(t)
+    t.add_argument("--task", default="transcribe", choices=["transcribe", "translate"])
+    t.add_argument("--language", default=None, help="force a language code (e.g. en, de)")
+    t.add_argument(
+        "--languages",
+        type=csv_list,
+        default=None,
+        help="restrict language identification to these codes, e.g. en,es,de",
+    )
+    t.add_argument(
+        "--output_format", "-f", default="all", choices=["txt", "vtt", "srt", "tsv", "json", "all"]
+    )
+    t.add_argument("--output_dir", "-o", default=".")
+    flag(t, "--word_timestamps", False, "word-level timestamps")
+    t.add_argument("--beam_size", type=int, default=5)
+    t.add_argument(
+        "--temperature",
+        type=float,
+        default=0.0,
+        help="first temperature; falls back upward on failed decodes",
+    )
+    t.add_argument("--initial_prompt", default=None)
+    t.add_argument("--hotwords", default=None, help="words to favour (names, jargon)")
+    t.add_argument("--channel", default="mix", help="mix, left, right or a channel number")
+    flag(t, "--vad_filter", True, "skip non-speech with Silero VAD")
+    flag(t, "--verbose", True, "print segments as they are decoded")
+    t.set_defaults(func=transcribe)
+
+
+def transcribe(args: argparse.Namespace) -> int:
+    from voiceflow.speech.audio import expand_inputs
+    from voiceflow.speech.writers import format_timestamp, write_transcript
+
+    files, failed = expand_inputs(args.audio)
+    for error in failed:
+        print(f"error: {error}", file=sys.stderr)
+    if not files:
+        return EXIT_ERROR
+    model = speech_model(args, vad=args.vad_filter)
+    temps = tuple(t for t in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0) if t >= args.temperature)
+    progress = bool(args.verbose) and sys.stderr.isatty()
+    for path in files:
+        try:
+            result = model.transcribe(
+                path,
+                task=args.task,
+                language=args.language,
+                languages=args.languages,
+                channel=args.channel,
+                beam_size=args.beam_size,
+                temperature=temps or (1.0,),
+                initial_prompt=args.initial_prompt,
+                hotwords=args.hotwords,
+                word_timestamps=args.word_timestamps,
+                progress=progress,
+            )
+        except VoiceflowError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed.append(str(e))
+            continue
+        if args.verbose:
+            for s in result.segments:
+                print(
+                    f"[{format_timestamp(s.start)} --> {format_timestamp(s.end)}] "
+                    f"[{s.language}] {s.text.strip()}"
+                )
+        lang = f"{result.language} ({result.language_probability:.2f})" if result.language else "-"
+        print(f"{path}: language {lang}: {result.text or '(no speech)'}")
+        write_transcript(result, path, args.output_dir, args.output_format)
+    return EXIT_ERROR if failed else 0
