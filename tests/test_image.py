@@ -11,7 +11,6 @@ import json
 import pytest
 from PIL import Image
 
-from bench.sd_parts import byte_level_tokenizer, text_encoder_config
 from tests.conftest import run_cli
 from voiceflow.graph import GraphError
 from voiceflow.messages import Command, Failure, ImageResult
@@ -19,64 +18,6 @@ from voiceflow.testing import graph_from, run_node, transcript
 from voiceflow_image import ImageNode, family_defaults, safe_stem, unique_path
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def tiny_sd(tmp_path_factory):
-    import torch
-    from diffusers import (
-        AutoencoderKL,
-        EulerDiscreteScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextModel
-
-    folder = tmp_path_factory.mktemp("tiny-sd")
-    tokenizer = byte_level_tokenizer(folder / "tok")
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        sample_size=16,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=16,
-        norm_num_groups=4,
-        attention_head_dim=2,
-    )
-    vae = AutoencoderKL(
-        block_out_channels=(8, 16),
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
-        norm_num_groups=4,
-    )
-    text_encoder = CLIPTextModel(
-        text_encoder_config(
-            tokenizer,
-            hidden_size=16,
-            intermediate_size=32,
-            num_attention_heads=2,
-            num_hidden_layers=2,
-        )
-    )
-    pipe = StableDiffusionPipeline(
-        unet=unet,
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        scheduler=EulerDiscreteScheduler(steps_offset=1),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.save_pretrained(folder / "pipeline")
-    return folder / "pipeline"
 
 
 def _paint(prompt: str, text: str = "", language: str = "en", original: str | None = None):

@@ -172,8 +172,13 @@ def test_commands_through_the_capture_path_with_one_model(data, tmp_path, espeak
     assert len(lines) == 3 and "lighthouse" in lines[0].lower().replace(" ", "")
     # the graph's speech node did the transcribing: Whisper was loaded once
     assert len(loads) == 1 and listener.speech is not None and listener.speech.name == "speech"
-    # the default graph archives what matches no intent, so foreign speech got its English
-    assert transcripts[1].translation and transcripts[2].translation
+    # the default graph archives what matches no intent, so foreign speech got its English,
+    # after its transcript was out (the English is for the graph, not for the speaker)
+    delivered = [h.transcript for h in listener.delivered]
+    assert [t.text for t in delivered] == [t.text for t in transcripts]
+    assert transcripts[1].translation is None and delivered[1].translation
+    assert delivered[2].translation and delivered[0].translation is None
+    assert delivered[2].translation != delivered[2].text
 
 
 @pytest.mark.slow

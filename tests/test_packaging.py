@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -22,20 +23,16 @@ def installed(tmp_path_factory) -> Path:
     """A fresh virtual environment with the wheel installed; the heavy dependencies come
     from the test environment's site-packages (a .pth line), so nothing is downloaded."""
     tmp = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [
-            *PIP,
-            "wheel",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(tmp / "dist"),
-            str(ROOT),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    # Build from a copy of the tracked files: setuptools writes build metadata into the
+    # source folder, and a stale copy of it in the checkout would shadow the installed one.
+    source = tmp / "source"
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
+    build = [*PIP, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist")]
+    subprocess.run([*build, str(source)], check=True, capture_output=True)
     [wheel] = (tmp / "dist").glob("voiceflow-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "voiceflow/configs/default.yaml" in names and "voiceflow/intents.yaml" in names

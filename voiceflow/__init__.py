@@ -16,7 +16,15 @@ from voiceflow.node import Context, Node, NodeConfig
 
 if TYPE_CHECKING:
     from voiceflow.files import atomic_path, atomic_write
-    from voiceflow.speech.audio import SAMPLE_RATE, expand_inputs, load_audio
+    from voiceflow.graph import load_graph
+    from voiceflow.runtime import GraphRunner
+    from voiceflow.speech.audio import (
+        SAMPLE_RATE,
+        expand_inputs,
+        load_audio,
+        pcm_to_float,
+        resample,
+    )
     from voiceflow.speech.models import network_allowed
     from voiceflow.speech.transcriber import SpeechModel
     from voiceflow.speech.writers import format_timestamp
@@ -27,6 +35,7 @@ __all__ = [
     "SAMPLE_RATE",
     "ConfigError",
     "Context",
+    "GraphRunner",
     "Node",
     "NodeConfig",
     "SpeechModel",
@@ -37,12 +46,16 @@ __all__ = [
     "format_timestamp",
     "hookimpl",
     "load_audio",
+    "load_graph",
     "load_model",
     "network_allowed",
     "normalize",
+    "pcm_to_float",
+    "resample",
 ]
 
 _LAZY = {
+    "GraphRunner": "voiceflow.runtime",
     "SAMPLE_RATE": "voiceflow.speech.audio",
     "SpeechModel": "voiceflow.speech.transcriber",
     "atomic_path": "voiceflow.files",
@@ -50,6 +63,9 @@ _LAZY = {
     "expand_inputs": "voiceflow.speech.audio",
     "format_timestamp": "voiceflow.speech.writers",
     "load_audio": "voiceflow.speech.audio",
+    "load_graph": "voiceflow.graph",
+    "pcm_to_float": "voiceflow.speech.audio",
+    "resample": "voiceflow.speech.audio",
     "network_allowed": "voiceflow.speech.models",
     "normalize": "voiceflow.text",
 }

@@ -105,8 +105,13 @@ class WhisperNode(Node):
             and t.translation is None
             and needs_english(t)
         ):
-            return self.model.add_translation(samples, t, c.beam_size)
+            return self.translate(samples, t)
         return t
+
+    def translate(self, samples: np.ndarray, t: Transcript) -> Transcript:
+        """``t`` with its English translation (Whisper's translate task on ``samples``)."""
+        assert self.model is not None, "load() first"
+        return self.model.add_translation(samples, t, self.config.beam_size)
 
 
 class IntentNode(Node):

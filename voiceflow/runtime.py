@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from voiceflow.builtins import WhisperNode
 from voiceflow.graph import INPUT, OUTPUT, Graph
 from voiceflow.messages import Failure, Message, Transcript
 from voiceflow.node import Context, Node
@@ -63,7 +64,18 @@ class GraphRunner:
             self._workers.append(asyncio.create_task(self._work(name), name=f"node:{name}"))
         self._started = True
 
-    def english_after(self, name: str) -> Callable[[Transcript], bool]:
+    async def speech_node(self) -> WhisperNode:
+        """The graph's speech node, its model loaded; a default one when the graph takes
+        typed text only (the listener and the servers still hear speech)."""
+        for name, node in self.nodes.items():
+            if isinstance(node, WhisperNode):
+                await node.ensure_loaded(self.contexts[name])
+                return node
+        node = WhisperNode()
+        await node.ensure_loaded(Context("speech", self.graph.path.parent))
+        return node
+
+    def english_after(self, name: str = INPUT) -> Callable[[Transcript], bool]:
         """Whether a node downstream of ``name`` wants a transcript in English."""
         seen: set[str] = set()
         todo = [name]

@@ -29,6 +29,7 @@ __all__ = [
     "flag",
     "jsonable",
     "main",
+    "parse_sets",
     "print_result",
     "speech_model",
 ]
@@ -77,6 +78,19 @@ def speech_model(args: argparse.Namespace, **kwargs: Any) -> SpeechModel:
     return SpeechModel(
         args.model, args.engine, args.device, args.compute_type, args.threads, **kwargs
     )
+
+
+def parse_sets(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    import yaml
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        node, dot, param = key.partition(".")
+        if not sep or not dot or not node or not param:
+            raise VoiceflowError(f"--set {item!r}: expected NODE.PARAM=VALUE")
+        out.setdefault(node, {})[param] = yaml.safe_load(value)
+    return out
 
 
 def jsonable(obj: Any) -> Any:

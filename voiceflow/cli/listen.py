@@ -176,8 +176,8 @@ def listen(args: argparse.Namespace) -> int:
             "could not keep up)",
             file=sys.stderr,
         )
-    if args.ingest and events.heard:
-        _store_session(graph, events.heard, Path(args.dictate), dictation)
+    if args.ingest and listener.delivered:
+        _store_session(graph, listener.delivered, Path(args.dictate), dictation)
     return 0
 
 
@@ -188,7 +188,6 @@ class _Printer:
         self.as_json = as_json
         self.tty = sys.stderr.isatty()
         self.ready = False
-        self.heard: list[Any] = []
 
     def status(self, text: str) -> None:
         if self.tty:
@@ -218,7 +217,6 @@ class _Printer:
                 "lost because the computer was too busy"
             )
         elif isinstance(event, live.Heard):
-            self.heard.append(event)
             self.status("")
             t = event.transcript
             if not self.as_json:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
-from typing import Any
 
-from voiceflow.cli import EXIT_ERROR, print_result
+from voiceflow.cli import EXIT_ERROR, parse_sets, print_result
 from voiceflow.errors import VoiceflowError
 
 
@@ -29,19 +27,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="override a node parameter (value parsed as YAML)",
     )
     r.set_defaults(func=run)
-
-
-def parse_sets(items: Sequence[str]) -> dict[str, dict[str, Any]]:
-    import yaml
-
-    out: dict[str, dict[str, Any]] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        node, dot, param = key.partition(".")
-        if not sep or not dot or not node or not param:
-            raise VoiceflowError(f"--set {item!r}: expected NODE.PARAM=VALUE")
-        out.setdefault(node, {})[param] = yaml.safe_load(value)
-    return out
 
 
 def run(args: argparse.Namespace) -> int:

@@ -32,7 +32,6 @@ from voiceflow.live.capture import Capture
 from voiceflow.live.dictation import DictationWriter
 from voiceflow.live.segmenter import Segmenter, Utterance
 from voiceflow.messages import Transcript
-from voiceflow.node import Context
 from voiceflow.runtime import GraphRunner, Result
 from voiceflow.speech.audio import SAMPLE_RATE
 from voiceflow.text import normalize
@@ -118,12 +117,25 @@ class _Ended:
 _Input = _Tentative | _Final | _Tick | _Done | _Ended
 
 
+JobKind = Literal["final", "english", "speculative", "partial"]
+
+
 @dataclass(frozen=True)
 class _Job:
-    kind: Literal["final", "speculative", "partial"]
+    kind: JobKind
     utterance: Utterance
     future: asyncio.Future[Transcript]
     whole: bool = True  # a partial of the whole utterance, not just its latest seconds
+
+
+@dataclass
+class _Delivery:
+    """A transcript on its way to dictation and the graph; ``english`` is set while its
+    translation is still to come."""
+
+    utterance: Utterance
+    transcript: Transcript  # as transcribed, on the utterance's own clock
+    english: asyncio.Future[Transcript] | None = None
 
 
 @dataclass
@@ -170,12 +182,14 @@ class Listener:
         # the scheduler's state
         self._job: _Job | None = None  # what the model is doing
         self._waiting: deque[Utterance] = deque()  # finished utterances not yet transcribed
+        self._untranslated: deque[_Delivery] = deque()  # transcribed, English still to make
         self._ready: tuple[Utterance, Transcript] | None = None  # a speculation that finished
         self._partial_mark = (-1.0, 0.0)  # (utterance start, seconds heard) at the last partial
         self._last_final = -1.0  # start of the last utterance known to be complete
         self._state = ""
         self._inbox: asyncio.Queue[_Input] = asyncio.Queue()
-        self._deliveries: asyncio.Queue[tuple[Utterance, Transcript] | None] = asyncio.Queue()
+        self._deliveries: asyncio.Queue[_Delivery | None] = asyncio.Queue()
+        self.delivered: list[Heard] = []  # what reached dictation and the graph, in order
         self._needs_english: Callable[[Transcript], bool] = lambda t: english
 
     def set_talking(self, talking: bool) -> None:
@@ -187,7 +201,7 @@ class Listener:
         tasks: list[asyncio.Task[None]] = []
         async with GraphRunner(self.graph, lambda r: self.on_event(Acted(r))) as runner:
             try:
-                self.speech = await self._speech_node(runner)
+                self.speech = await runner.speech_node()
                 if not self.english:
                     self._needs_english = runner.english_after(INPUT)
                 if not self.capture.started:
@@ -196,7 +210,9 @@ class Listener:
                 tasks = [asyncio.create_task(self._read(stop)), deliverer]
                 self._set_state("listening")
                 ended = False
-                while not (ended and self._job is None and not self._waiting):
+                while not (
+                    ended and self._job is None and not self._waiting and not self._untranslated
+                ):
                     item = await self._inbox.get()
                     ended = ended or isinstance(item, _Ended)
                     self._handle(item)
@@ -210,15 +226,6 @@ class Listener:
         self.stats.dropped_seconds = self.capture.dropped_seconds
         self.stats.overflows = self.capture.overflows
         return self.stats
-
-    async def _speech_node(self, runner: GraphRunner) -> WhisperNode:
-        for name, node in runner.nodes.items():
-            if isinstance(node, WhisperNode):
-                await node.ensure_loaded(runner.contexts[name])
-                return node
-        node = WhisperNode()  # the graph takes typed text only: default settings
-        await node.ensure_loaded(Context("speech"))
-        return node
 
     # -- reading the microphone (a task; segmentation in a worker thread) ----------------------
     async def _read(self, stop: asyncio.Event) -> None:
@@ -253,7 +260,7 @@ class Listener:
     # -- the scheduler ----------------------------------------------------------------------
     def _handle(self, item: _Input) -> None:
         if isinstance(item, _Tentative):
-            if self._job is None and not self._waiting:
+            if self._job is None and not self._waiting and not self._untranslated:
                 self._start("speculative", item.utterance)
         elif isinstance(item, _Final):
             self._on_final(item.utterance)
@@ -286,7 +293,7 @@ class Listener:
         if self._job is None or self._job.kind != "final":
             self._set_state("hearing speech" if tick.in_speech else "listening")
         u = tick.current
-        if u is None or self._job is not None or self._waiting:
+        if u is None or self._job is not None or self._waiting or self._untranslated:
             return
         heard = len(u.samples) / SAMPLE_RATE
         mark_start, mark_heard = self._partial_mark
@@ -311,6 +318,14 @@ class Listener:
                         f"({type(error).__name__}: {error}); listening goes on"
                     )
                 )
+        elif job.kind == "english":
+            delivery = self._untranslated.popleft()
+            assert delivery.english is not None
+            if error is not None:
+                self.on_event(Problem(f"no English for the utterance ({error}); sent as heard"))
+                delivery.english.set_result(delivery.transcript)
+            else:
+                delivery.english.set_result(future.result())
         elif error is not None:  # a speculation's final will meet the error itself
             log.debug("%s transcription failed", job.kind, exc_info=error)
         elif job.kind == "speculative":
@@ -320,33 +335,42 @@ class Listener:
             self.on_event(PartialText(job.utterance.start, future.result(), job.whole))
 
     def _next(self) -> None:
-        if self._job is None and self._waiting:
+        if self._job is not None:
+            return
+        assert self.speech is not None
+        if self._waiting:
             self._start("final", self._waiting.popleft())
+        elif self._untranslated:
+            d = self._untranslated[0]
+            self._run(
+                "english", d.utterance, self.speech.translate, d.utterance.samples, d.transcript
+            )
 
-    def _start(
-        self, kind: Literal["final", "speculative", "partial"], u: Utterance, whole: bool = True
-    ) -> None:
-        assert self.speech is not None and self._job is None
+    def _start(self, kind: JobKind, u: Utterance, whole: bool = True) -> None:
+        assert self.speech is not None
         if kind == "final":
             self._set_state("transcribing")
-        future = asyncio.ensure_future(
-            asyncio.to_thread(
-                self.speech.recognise,
-                u.samples,
-                self._needs_english,
-                quick=kind == "partial",
-                vad=False,
-            )
-        )
+        # the English comes later, as its own job, once the transcript is out
+        quick = kind == "partial"
+        self._run(kind, u, self.speech.recognise, u.samples, quick=quick, vad=False, whole=whole)
+
+    def _run(
+        self, kind: JobKind, u: Utterance, fn: Any, *args: Any, whole: bool = True, **kw: Any
+    ) -> None:
+        assert self._job is None
+        future = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kw))
         future.add_done_callback(lambda f: self._inbox.put_nowait(_Done(f)))
         self._job = _Job(kind, u, future, whole)
 
     def _finish(self, u: Utterance, t: Transcript) -> None:
         self.stats.utterances += 1
         self.stats.transcript_latency.append(time.monotonic() - u.speech_ended_at)
-        t = _on_timeline(t, u.start)
-        self.on_event(Heard(u, t))
-        self._deliveries.put_nowait((u, t))
+        self.on_event(Heard(u, _on_timeline(t, u.start)))
+        delivery = _Delivery(u, t)
+        if t.language not in ("", "en") and t.translation is None and self._needs_english(t):
+            delivery.english = asyncio.get_running_loop().create_future()
+            self._untranslated.append(delivery)
+        self._deliveries.put_nowait(delivery)
         self._set_state("listening")
 
     def _set_state(self, state: Literal["listening", "hearing speech", "transcribing"]) -> None:
@@ -356,9 +380,13 @@ class Listener:
 
     # -- what happens with a transcript (a task, in order) ------------------------------------
     async def _deliver(self, runner: GraphRunner) -> None:
-        while (item := await self._deliveries.get()) is not None:
-            u, t = item
+        while (delivery := await self._deliveries.get()) is not None:
+            u, t = delivery.utterance, delivery.transcript
             try:
+                if delivery.english is not None:
+                    t = await delivery.english
+                t = _on_timeline(t, u.start)
+                self.delivered.append(Heard(u, t))
                 if self.dictation is not None:
                     self.dictation.write(t, u.start, u.end)
                 command: Transcript | None = t

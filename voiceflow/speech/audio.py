@@ -201,3 +201,37 @@ def level_speech(
         g = np.interp(np.arange(a, b), centres, gain)
         np.clip(audio[a:b] * g, -1.0, 1.0, out=out[a:b])
     return out
+
+
+def pcm_to_float(data: bytes, width: int, channels: int) -> np.ndarray:
+    """Interleaved little-endian PCM (8-bit unsigned; 16-, 24- or 32-bit signed) as mono
+    float32 in [-1, 1], channels averaged."""
+    if width not in (1, 2, 3, 4) or channels < 1:
+        raise AudioError(f"unsupported PCM format: {width}-byte samples, {channels} channel(s)")
+    frame = width * channels
+    data = data[: len(data) - len(data) % frame]
+    if width == 1:
+        x = (np.frombuffer(data, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
+    elif width == 3:
+        b = np.frombuffer(data, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
+        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+        x = (np.where(v >= 1 << 23, v - (1 << 24), v) / float(1 << 23)).astype(np.float32)
+    else:
+        dtype, scale = ("<i2", 32768.0) if width == 2 else ("<i4", 2147483648.0)
+        x = (np.frombuffer(data, dtype=dtype) / scale).astype(np.float32)
+    return x.reshape(-1, channels).mean(axis=1, dtype=np.float32) if channels > 1 else x
+
+
+def resample(samples: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
+    """Mono float32 samples from ``rate`` to ``target`` Hz (ffmpeg's resampler)."""
+    if rate == target or not len(samples):
+        return np.ascontiguousarray(samples, dtype=np.float32)
+    import av
+
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=target)
+    frame = av.AudioFrame.from_ndarray(
+        np.ascontiguousarray(samples, dtype=np.float32)[None, :], format="flt", layout="mono"
+    )
+    frame.sample_rate = rate
+    out = [f.to_ndarray()[0] for f in (*resampler.resample(frame), *resampler.resample(None))]
+    return np.concatenate(out).astype(np.float32) if out else np.zeros(0, dtype=np.float32)
