@@ -337,10 +337,10 @@ class Listener:
     def _next(self) -> None:
         if self._job is not None:
             return
-        assert self.speech is not None
         if self._waiting:
             self._start("final", self._waiting.popleft())
         elif self._untranslated:
+            assert self.speech is not None
             d = self._untranslated[0]
             self._run(
                 "english", d.utterance, self.speech.translate, d.utterance.samples, d.transcript
