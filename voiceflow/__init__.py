@@ -15,6 +15,7 @@ from voiceflow.hooks import hookimpl
 from voiceflow.node import Context, Node, NodeConfig
 
 if TYPE_CHECKING:
+    from voiceflow.embeddings import SHIPPED_EMBEDDER, TextEmbedder
     from voiceflow.files import atomic_path, atomic_write
     from voiceflow.graph import load_graph
     from voiceflow.runtime import GraphRunner
@@ -33,12 +34,14 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 __all__ = [
     "SAMPLE_RATE",
+    "SHIPPED_EMBEDDER",
     "ConfigError",
     "Context",
     "GraphRunner",
     "Node",
     "NodeConfig",
     "SpeechModel",
+    "TextEmbedder",
     "VoiceflowError",
     "atomic_path",
     "atomic_write",
@@ -57,6 +60,8 @@ __all__ = [
 _LAZY = {
     "GraphRunner": "voiceflow.runtime",
     "SAMPLE_RATE": "voiceflow.speech.audio",
+    "SHIPPED_EMBEDDER": "voiceflow.embeddings",
+    "TextEmbedder": "voiceflow.embeddings",
     "SpeechModel": "voiceflow.speech.transcriber",
     "atomic_path": "voiceflow.files",
     "atomic_write": "voiceflow.files",

@@ -96,7 +96,8 @@ class Citation:
     source: str
     start: float
     end: float
-    text: str
+    text: str  # the words as spoken
+    english: str | None = None  # their English, for a recording in another language
 
     def label(self) -> str:
         return f"{Path(self.source).name} {_mmss(self.start)}-{_mmss(self.end)}"

