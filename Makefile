@@ -9,9 +9,10 @@ setup: .setup-done
 	bash scripts/setup.sh
 	touch $@
 
-demo: setup
-	bash scripts/make_samples.sh examples/audio
-	$(BIN)/voiceflow run configs/default.yaml examples/audio
+demo: setup   # the demo keeps its own archive, apart from yours
+	bash scripts/make_samples.sh examples
+	$(BIN)/voiceflow ingest examples/lectures --archive examples/archive
+	VOICEFLOW_ARCHIVE=examples/archive $(BIN)/voiceflow run configs/default.yaml examples/audio
 
 lint: setup
 	$(BIN)/ruff check .
@@ -25,4 +26,4 @@ test-quick: lint
 	$(BIN)/pytest -q -m "not slow"
 
 bench: setup   # every CPU benchmark in turn; each prints its table and saves bench/results/
-	for b in asr wer archive image listen memory; do $(BIN)/python -m bench.$$b || exit 1; done
+	for b in asr wer archive qa intents image listen memory; do $(BIN)/python -m bench.$$b || exit 1; done

@@ -109,3 +109,19 @@ def test_custom_plugin_installs_and_runs_from_its_entry_point(tmp_path):
         env={**__import__("os").environ, **env},
     )
     assert r.returncode == 0 and "1 passed" in r.stdout, r.stdout
+
+
+def test_the_demo_answers_its_spoken_question_from_its_spoken_lecture(tmp_path):
+    """`make demo`'s steps: samples, the lecture ingested, the graph run on the commands."""
+    subprocess.run(["bash", "scripts/make_samples.sh", str(tmp_path)], cwd=ROOT, check=True)
+    archive = str(tmp_path / "archive")
+    r = run_cli("ingest", str(tmp_path / "lectures"), "--archive", archive)
+    assert r.returncode == 0, r.stderr
+    question = tmp_path / "audio" / "question_lecture.wav"
+    r = run_cli("run", "default", "--json", str(question), env={"VOICEFLOW_ARCHIVE": archive})
+    assert r.returncode == 0, r.stderr
+    (answer,) = [o for o in results(r.stdout) if o["type"] == "Answer"]
+    assert "Frank Rosenblatt" in answer["text"]
+    (citation,) = answer["citations"]
+    assert citation["source"].endswith("neural_networks.wav")
+    assert "Rosenblatt in 1958" in citation["text"]

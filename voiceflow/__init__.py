@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         pcm_to_float,
         resample,
     )
+    from voiceflow.speech.languages import LANGUAGES
     from voiceflow.speech.models import network_allowed
     from voiceflow.speech.transcriber import SpeechModel
     from voiceflow.speech.writers import format_timestamp
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 __all__ = [
+    "LANGUAGES",
     "SAMPLE_RATE",
     "SHIPPED_EMBEDDER",
     "ConfigError",
@@ -58,6 +60,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "LANGUAGES": "voiceflow.speech.languages",
     "GraphRunner": "voiceflow.runtime",
     "SAMPLE_RATE": "voiceflow.speech.audio",
     "SHIPPED_EMBEDDER": "voiceflow.embeddings",

@@ -120,7 +120,7 @@ class IntentNode(Node):
     type_name = "intent"
     accepts = (Transcript,)
     emits = (Command, Transcript)
-    description = "recognise intents (paint, question, ...) in five languages"
+    description = "recognise intents (paint, question, ...) by pattern and by meaning"
 
     class Config(NodeConfig):
         table: str | None = None  # a YAML intent table; the built-in one by default
@@ -133,12 +133,19 @@ class IntentNode(Node):
 
     async def process(self, msg: Message, ctx: Context) -> AsyncIterator[Message]:
         assert isinstance(msg, Transcript)
-        match = self.recognizer.recognize(msg.text, msg.language, msg.translation)
+        # in a worker thread: matching by meaning embeds the text (and loads the embedder once)
+        match = await ctx.run_blocking(
+            self.recognizer.recognize, msg.text, msg.language, msg.translation
+        )
         yield Command(match.intent, match.args, msg) if match else msg
 
     def wants_english(self, transcript: Transcript) -> bool:
-        # A command's arguments (an image prompt, a question) are taken from the English.
-        return self.recognizer.recognize(transcript.text, transcript.language) is not None
+        # Commands are understood by meaning in English, and their arguments (an image
+        # prompt, a question) are taken from the English; a table of patterns alone needs
+        # English only for speech that matches one.
+        if self.recognizer.understands_meaning:
+            return True
+        return self.recognizer.by_pattern(transcript.text, transcript.language) is not None
 
 
 @hookimpl

@@ -146,38 +146,49 @@ class GraphRunner:
         if self.on_result is not None:
             self.on_result(result)
 
+    async def call(self, name: str, msg: Message) -> list[Message]:
+        """Node ``name`` alone on ``msg``, its load, timeout and failures as in a run, without
+        following routes: what a server asks of one node (an image, an answer)."""
+        if not self._started:
+            raise RuntimeError("GraphRunner.start() must be awaited before call()")
+        out: list[Message] = []
+        await self._process(name, msg, out.append)
+        return out
+
     async def _work(self, name: str) -> None:
-        node, ctx, queue = self.nodes[name], self.contexts[name], self._queues[name]
-        timeout = self.graph.nodes[name].timeout
+        queue = self._queues[name]
         while True:
             msg = await queue.get()
             try:
-                if name in self.start_errors:
-                    self._dispatch(name, Failure(name, self.start_errors[name], type(msg).__name__))
-                    continue
-                try:  # outside the timeout: a first load may legitimately take long
-                    await node.ensure_loaded(ctx)
-                except Exception as e:
-                    error = f"{name} could not start: {e}"
-                    self._dispatch(name, Failure(name, error, type(msg).__name__))
-                    continue
-                async with asyncio.timeout(timeout):
-                    async for out in node.process(msg, ctx):
-                        self._dispatch(name, out)
-            except TimeoutError:
-                self._dispatch(
-                    name, Failure(name, f"timed out after {timeout:g} s", type(msg).__name__)
-                )
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                log.debug("node %s failed", name, exc_info=True)
-                self._dispatch(name, Failure(name, f"{type(e).__name__}: {e}", type(msg).__name__))
+                await self._process(name, msg, lambda out: self._dispatch(name, out))
             finally:
                 self._pending -= 1
                 if self._pending == 0:
                     assert self._idle is not None
                     self._idle.set()
+
+    async def _process(self, name: str, msg: Message, emit: Callable[[Message], None]) -> None:
+        node, ctx = self.nodes[name], self.contexts[name]
+        timeout = self.graph.nodes[name].timeout
+        try:
+            if name in self.start_errors:
+                emit(Failure(name, self.start_errors[name], type(msg).__name__))
+                return
+            try:  # outside the timeout: a first load may legitimately take long
+                await node.ensure_loaded(ctx)
+            except Exception as e:
+                emit(Failure(name, f"{name} could not start: {e}", type(msg).__name__))
+                return
+            async with asyncio.timeout(timeout):
+                async for out in node.process(msg, ctx):
+                    emit(out)
+        except TimeoutError:
+            emit(Failure(name, f"timed out after {timeout:g} s", type(msg).__name__))
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.debug("node %s failed", name, exc_info=True)
+            emit(Failure(name, f"{type(e).__name__}: {e}", type(msg).__name__))
 
 
 async def run_graph_async(

@@ -39,7 +39,7 @@ from wyoming.info import (
 from wyoming.ping import Ping, Pong
 
 import voiceflow
-from voiceflow import VoiceflowError
+from voiceflow import LANGUAGES, VoiceflowError
 from voiceflow.messages import Answer, Command, Failure, ImageResult, Transcript
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class Service:
             return [c.language]
         if not self.speech.model.engine.multilingual:
             return ["en"]
-        return list(c.languages or WHISPER_LANGUAGES.split())
+        return list(c.languages or LANGUAGES)
 
     def has_actions(self) -> bool:
         """Whether typed or spoken text can reach a node that takes commands."""
@@ -400,12 +400,3 @@ async def serve(service: Service, uri: str, ready: Any = None) -> None:
     for task in list(clients):
         task.cancel()
     await asyncio.gather(*clients, return_exceptions=True)
-
-
-# Whisper's languages (openai-whisper's tokenizer.LANGUAGES, in its order)
-WHISPER_LANGUAGES = """
-en zh de es ru ko fr ja pt tr pl ca nl ar sv it id hi fi vi he uk el ms cs ro da hu ta no th
-ur hr bg lt la mi ml cy sk te fa lv bn sr az sl kn et mk br eu is hy ne mn bs kk sq sw gl mr
-pa si km sn yo so af oc ka be tg sd gu am yi lo uz fo ht ps tk nn mt sa lb my bo tl mg as tt
-haw ln ha ba jw su yue
-"""

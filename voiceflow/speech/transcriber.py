@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -129,13 +129,15 @@ class SpeechModel:
         language_recheck_below: float = 0.8,
         progress: bool = False,
         vad: bool = True,
+        on_segment: Callable[[Segment], None] | None = None,
     ) -> Transcript:
         """Transcribe a file path or 16 kHz mono float32 samples.
 
         ``languages`` restricts language identification to a set (short utterances make it
         unreliable); ``translate`` also fills ``Transcript.translation`` with English for
         speech that is not English; ``vad=False`` skips voice activity detection for audio
-        that is already one stretch of speech.
+        that is already one stretch of speech; ``on_segment`` is called with each segment
+        as soon as it is decoded (streaming).
         """
         if task not in ("transcribe", "translate"):
             raise VoiceflowError(f"unknown task {task!r}: use transcribe or translate")
@@ -181,6 +183,7 @@ class SpeechModel:
                 options,
                 progress,
                 source,
+                on_segment,
             )
             translation: str | None = None
             english: list[Segment] = []
@@ -210,6 +213,7 @@ class SpeechModel:
         options: DecodeOptions,
         progress: bool,
         source: str,
+        on_segment: Callable[[Segment], None] | None = None,
     ) -> tuple[list[tuple[Chunk, str, float]], list[Segment]]:
         """Identify each chunk's language and decode it; returns the labels and segments."""
         from tqdm import tqdm
@@ -230,7 +234,11 @@ class SpeechModel:
                     samples, chunk, forced, allowed, recheck_below, options
                 ):
                     labelled.append((part, lang, prob))
-                    segments.extend(_keep(found, part, prob, options, len(segments)))
+                    kept = _keep(found, part, prob, options, len(segments))
+                    segments.extend(kept)
+                    if on_segment is not None:
+                        for segment in kept:
+                            on_segment(segment)
                 bar.update(round((chunk.end - chunk.start) / SAMPLE_RATE, 1))
         return labelled, segments
 
