@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(ffmpeg espeak-ng strace libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins)
+DEBS=(ffmpeg espeak-ng strace libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins chromium)
 missing=()
 for p in "${DEBS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

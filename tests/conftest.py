@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -255,3 +256,43 @@ def tiny_sd(tmp_path_factory):
     )
     pipe.save_pretrained(folder / "pipeline")
     return folder / "pipeline"
+
+
+SERVER_KEY = "test-key-1234"
+
+
+@dataclass
+class Server:
+    url: str
+    archive: Path
+    images: Path
+
+
+@pytest.fixture(scope="session")
+def voiceflow_server(tiny_sd, tmp_path_factory):
+    """`voiceflow serve` on a loopback port for the session: an API key, a 2 MB upload cap,
+    one job and one waiting, the tiny test image pipeline, and an archive holding jfk.flac."""
+    folder = tmp_path_factory.mktemp("server")
+    archive, images = folder / "archive", folder / "images"
+    r = run_cli("ingest", str(DATA / "jfk.flac"), "--archive", str(archive))
+    assert r.returncode == 0, r.stderr
+    port = free_port()
+    sets = [f"paint.model={tiny_sd}", f"paint.output_dir={images}", "paint.width=64"]
+    sets += ["paint.height=64", "ask.llm=none"]
+    proc = subprocess.Popen(
+        [*VOICEFLOW, "serve", "--port", str(port), "--api-key", SERVER_KEY]
+        + ["--max-upload-mb", "2", "--jobs", "1", "--queue", "1"]
+        + [arg for s in sets for arg in ("--set", s)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "VOICEFLOW_ARCHIVE": str(archive)},
+    )
+    lines = []
+    while "ready on" not in (line := proc.stderr.readline()):  # type: ignore[union-attr]
+        lines.append(line)
+        assert proc.poll() is None, "".join(lines)
+    yield Server(f"http://127.0.0.1:{port}", archive, images)
+    proc.terminate()
+    assert proc.wait(30) in (0, -signal.SIGTERM)  # uvicorn exits by the signal it was sent

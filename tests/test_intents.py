@@ -308,10 +308,12 @@ def test_a_table_without_examples_matches_patterns_only(tmp_path):
 @pytest.mark.slow
 def test_spoken_phrasings_through_whisper(recognizer, faster_base, tmp_path):
     """Said by espeak-ng, heard by Whisper base with its mistakes, translated as the speech
-    node translates for the intent node: every English phrasing, and the ordinary speech of
-    the other languages (espeak's other voices are too hard for Whisper base to hear for
-    their commands to be a fair test of recognition; bench/intents.py reports them all)."""
-    chosen = [p for p in PHRASINGS if p[0] == "en" or p[3] is None]
+    node translates for the intent node: every other English command, and the ordinary
+    speech of all five languages (espeak's other voices are too hard for Whisper base to
+    hear for their commands to be a fair test of recognition; bench/intents.py reports
+    them all)."""
+    english_commands = [p for p in PHRASINGS if p[0] == "en" and p[3] is not None]
+    chosen = english_commands[::2] + [p for p in PHRASINGS if p[3] is None]
     judged = []
     for i, p in enumerate(chosen):
         wav = say(p[1], p[0], tmp_path / f"{i}.wav")
@@ -322,7 +324,7 @@ def test_spoken_phrasings_through_whisper(recognizer, faster_base, tmp_path):
     false_actions = [(j.said, j.heard, j.english, j.got) for j in judged if j.false_action]
     assert not false_actions
     # Most English misses are espeak speech Whisper mishears ("Illustrate a dragon" heard as
-    # "It was straight on Ragnarding"); 80 % measured, written 98 %.
+    # "It was straight on Ragnarding"); 82 % of all English phrasings measured, written 98 %.
     english = [j for j in judged if j.language == "en"]
     wrong = [(j.said, j.heard, j.got) for j in english if not j.right]
     assert len(wrong) <= 0.25 * len(english), wrong

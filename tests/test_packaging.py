@@ -36,6 +36,7 @@ def installed(tmp_path_factory) -> Path:
     [wheel] = (tmp / "dist").glob("voiceflow-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "voiceflow/configs/default.yaml" in names and "voiceflow/intents.yaml" in names
+    assert "voiceflow_server/static/app.js" in names  # the web page ships in the wheel
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
