@@ -10,6 +10,8 @@ import os
 import platform
 import resource
 import subprocess
+import sys
+import sysconfig
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -113,3 +115,27 @@ def save(name: str, args: argparse.Namespace, results: Any) -> None:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
     print(f"\n(saved to {path.relative_to(ROOT)})")
+
+
+def free_port() -> int:
+    """A free TCP port on loopback (for servers the tests and benchmarks start)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def venv_on_these_packages(folder: Path) -> Path:
+    """A new virtual environment at ``folder`` that sees this one's installed packages
+    (a .pth line), so installing into it downloads nothing; returns its python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    python = folder / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    (Path(site) / "parent.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return python

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import ROOT, best_of, parser, save, table
+from bench.common import ROOT, best_of, free_port, parser, save, table
 
 
 def start(port: int, jobs: int, queue: int) -> subprocess.Popen[str]:
@@ -72,8 +72,6 @@ def main() -> int:
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--queue", type=int, default=8)
     args = p.parse_args()
-    from tests.conftest import free_port
-
     port = free_port()
     server = start(port, args.jobs, args.queue)
     url = f"http://127.0.0.1:{port}"

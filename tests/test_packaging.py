@@ -6,12 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from bench.common import venv_on_these_packages
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -38,15 +38,7 @@ def installed(tmp_path_factory) -> Path:
     assert "voiceflow/configs/default.yaml" in names and "voiceflow/intents.yaml" in names
     assert "voiceflow_server/static/app.js" in names  # the web page ships in the wheel
     venv = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    (Path(site) / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    python = venv_on_these_packages(venv)
     subprocess.run(
         [*PIP, "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(wheel)],
         check=True,

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from voiceflow.speech.languages import LANGUAGES
     from voiceflow.speech.models import network_allowed
     from voiceflow.speech.transcriber import SpeechModel
-    from voiceflow.speech.writers import format_timestamp
+    from voiceflow.speech.writers import format_timestamp, render_transcript
     from voiceflow.text import normalize
 
 __version__ = "0.1.0"
@@ -56,6 +56,7 @@ __all__ = [
     "network_allowed",
     "normalize",
     "pcm_to_float",
+    "render_transcript",
     "resample",
 ]
 
@@ -70,6 +71,7 @@ _LAZY = {
     "atomic_write": "voiceflow.files",
     "expand_inputs": "voiceflow.speech.audio",
     "format_timestamp": "voiceflow.speech.writers",
+    "render_transcript": "voiceflow.speech.writers",
     "load_audio": "voiceflow.speech.audio",
     "load_graph": "voiceflow.graph",
     "pcm_to_float": "voiceflow.speech.audio",

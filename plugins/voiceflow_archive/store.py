@@ -72,8 +72,7 @@ class Hit:
     similarity: float | None = None  # cosine to the question, where the vector index found it
 
     def citation(self) -> Citation:
-        english = self.text_en if self.language != "en" and self.text_en != self.text else None
-        return Citation(self.source, self.start, self.end, self.text, english)
+        return _cite(self)
 
 
 @dataclass(frozen=True)
@@ -88,8 +87,13 @@ class Sentence:
     language: str
 
     def citation(self) -> Citation:
-        english = self.text_en if self.language != "en" and self.text_en != self.text else None
-        return Citation(self.source, self.start, self.end, self.text, english)
+        return _cite(self)
+
+
+def _cite(q: Hit | Sentence) -> Citation:
+    """The quoted words, with their English when they were said in another language."""
+    english = q.text_en if q.language != "en" and q.text_en != q.text else None
+    return Citation(q.source, q.start, q.end, q.text, english)
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
-from voiceflow import LANGUAGES, format_timestamp
+from voiceflow import LANGUAGES, format_timestamp, render_transcript
 from voiceflow.messages import Segment, Transcript
 
 FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
@@ -58,27 +57,24 @@ def verbose_json(t: Transcript, task: str, words: bool, segments: bool) -> dict[
     return out
 
 
-def subtitles(t: Transcript, kind: str) -> str:
-    """SRT or WebVTT cues, one per segment."""
-    f = io.StringIO()
-    if kind == "vtt":
-        f.write("WEBVTT\n\n")
-    for i, s in enumerate(t.segments, start=1):
-        if kind == "srt":
-            f.write(f"{i}\n")
-        marker = "," if kind == "srt" else "."
-        start = format_timestamp(s.start, always_include_hours=True, marker=marker)
-        end = format_timestamp(s.end, always_include_hours=True, marker=marker)
-        f.write(f"{start} --> {end}\n{s.text.strip()}\n\n")
-    return f.getvalue()
+def webvtt(t: Transcript) -> str:
+    """WebVTT as OpenAI writes it: hours always shown (the whisper CLI's file omits them)."""
+    cues = []
+    for s in t.segments:
+        start = format_timestamp(s.start, always_include_hours=True)
+        end = format_timestamp(s.end, always_include_hours=True)
+        cues.append(f"{start} --> {end}\n{s.text.strip().replace('-->', '->')}\n\n")
+    return "WEBVTT\n\n" + "".join(cues)
 
 
 def render(t: Transcript, response_format: str, task: str, granularities: set[str]) -> str:
     """The response body for ``response_format`` (one of FORMATS)."""
     if response_format == "text":
         return t.text + "\n"
-    if response_format in ("srt", "vtt"):
-        return subtitles(t, response_format)
+    if response_format == "srt":
+        return render_transcript(t, "srt")
+    if response_format == "vtt":
+        return webvtt(t)
     if response_format == "verbose_json":
         body = verbose_json(t, task, "word" in granularities, "segment" in granularities)
     else:

@@ -6,6 +6,7 @@ openai-whisper cannot know because it detects one language per file.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -70,6 +71,13 @@ WRITERS: dict[str, Callable[[Transcript, TextIO], None]] = {
     "tsv": _tsv,
     "json": _json,
 }
+
+
+def render_transcript(t: Transcript, output_format: str) -> str:
+    """``t`` as the text of a txt, vtt, srt, tsv or json file."""
+    f = io.StringIO()
+    WRITERS[output_format](t, f)
+    return f.getvalue()
 
 
 def write_transcript(
