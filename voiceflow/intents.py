@@ -45,9 +45,13 @@ _POLITE = (
     r"i want you to|i d like you to|i would like you to|i want|i d like|i would like|"
     r"i wanted|let s|go ahead and|just|quickly)\s+)*"
 )
+# Verbs that ask for a picture ("generator": Whisper's frequent mishearing of "generate").
+_PAINT_VERBS = (
+    r"paint|draw|make|create|generate|generator|render|produce|design|illustrate|imagine|"
+    r"visuali[sz]e|depict"
+)
 _PAINT_PREFIX = re.compile(
-    rf"^{_POLITE}(?:(?:paint|draw|sketch(?: out)?|make|create|generate|generator|render|"
-    r"produce|design|illustrate|imagine|show|give|picture|visuali[sz]e|depict)\s+)?"
+    rf"^{_POLITE}(?:(?:{_PAINT_VERBS}|sketch(?: out)?|show|give|picture)\s+)?"
     r"(?:(?:me|us|for me)\s+)?(?:(?:a|an|the|some|one)\s+)?"
     r"(?:(?:new|nice|quick|little|small|simple|beautiful)\s+)*"
     r"(?:(?:painting|picture|image|drawing|illustration|artwork|art)s?\s+)?"
@@ -56,8 +60,7 @@ _PAINT_PREFIX = re.compile(
 # The form of a request, on normalised English: asking for a picture, asking a question.
 _FORMS = {
     "paint": re.compile(
-        rf"^{_POLITE}(?:paint|draw|sketch|make|create|generate|generator|render|produce|"
-        r"design|illustrate|imagine|show me what|visuali[sz]e|depict|give me)\b|"
+        rf"^{_POLITE}(?:{_PAINT_VERBS}|sketch|show me what|give me)\b|"
         r"\b(?:want|wanted|like|get|need) (?:a|an) (?:\w+ ){0,2}(?:painting|picture|image|"
         r"drawing|illustration|portrait|photo|sketch|poster|watercolou?r|artwork)\b"
     ),
