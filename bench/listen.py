@@ -1,6 +1,7 @@
 """Live listening benchmark: reference clips replayed in real time through the capture path.
 
     python -m bench.listen [--minutes 5] [--partial_every 0] [--full_window] [--config F]
+    python -m bench.listen --soak --minutes 60     # the soak: speech and silence, only
 
 Part 1: short utterances (the three spoken commands, jfk.flac and five FLEURS clips), 3 s
 apart: end of speech -> transcript ready, and -> graph results (the built-in 'default'
@@ -8,6 +9,13 @@ graph unless --config); the best of --repeat runs (by median to the transcript).
 continuous speech for --minutes, once: real-time factor of transcription (partial texts
 included) and memory over time. Whisper base, 2 threads. Prints tables and saves
 bench/results/listen.json.
+
+--soak replaces both parts with one run of --minutes: the reference clips (FLEURS, the
+commands, jfk.flac) in random order, each followed by 2-20 s of silence, through the
+graph (the built-in 'default' unless --config). It reports the clips played and the
+utterances heard, the clips no transcribed utterance overlaps (dropped), audio dropped by
+the capture queue, the real-time factor, RSS every 15 s and its growth after the first 5
+minutes; saves bench/results/listen-soak.json.
 """
 
 from __future__ import annotations
@@ -26,9 +34,11 @@ from bench.common import parser, peak_rss_mb, rss_mb, save, table
 from voiceflow.live import PARTIAL_EVERY_S, SegmenterOptions
 
 
-def replay(audio: np.ndarray, args: Any) -> tuple[Any, float, list[tuple[float, float]]]:
+def replay(
+    audio: np.ndarray, args: Any, events: list[Any] | None = None
+) -> tuple[Any, float, list[tuple[float, float]]]:
     """Listen to ``audio`` played in real time; the stats, the seconds the model was busy,
-    and (seconds, RSS MB) every 15 s."""
+    and (seconds, RSS MB) every 15 s. The listener's events go to ``events`` if given."""
     from voiceflow.graph import load_graph
     from voiceflow.live import Capture, Listener, Segmenter
     from voiceflow.speech.transcriber import SpeechModel
@@ -52,7 +62,13 @@ def replay(audio: np.ndarray, args: Any) -> tuple[Any, float, list[tuple[float, 
     SpeechModel.transcribe = timed  # type: ignore[method-assign]
     capture = Capture(stream_factory=lambda **kw: ReplayStream(audio, 16000, kw["callback"]))
     segmenter = Segmenter(SegmenterOptions(early_ms=args.early_ms))
-    listener = Listener(graph, capture, segmenter, partial_every=args.partial_every)
+    listener = Listener(
+        graph,
+        capture,
+        segmenter,
+        events.append if events is not None else None,
+        partial_every=args.partial_every,
+    )
     memory: list[tuple[float, float]] = []
     done = threading.Event()
 
@@ -82,6 +98,8 @@ def main() -> int:
     p.add_argument("--early_ms", type=int, default=SegmenterOptions.early_ms)
     p.add_argument("--partial_every", type=float, default=PARTIAL_EVERY_S, help="0: none")
     p.add_argument("--full_window", action="store_true", help="encode whole 30 s windows")
+    p.add_argument("--soak", action="store_true", help="speech and silence for --minutes")
+    p.add_argument("--seed", type=int, default=0, help="--soak: the order of clips and pauses")
     args = p.parse_args()
     os.environ.setdefault("VOICEFLOW_OFFLINE", "1")  # the image node must not wait on a hub
     # the default graph archives what it hears: keep that out of the user's own archive
@@ -89,6 +107,8 @@ def main() -> int:
     from voiceflow.speech.audio import load_audio
 
     data = args.data
+    if args.soak:
+        return soak(args)
     gap = np.zeros(16000 * 3, dtype=np.float32)
     clips = [
         *sorted((data / "commands").glob("*.wav")),
@@ -159,6 +179,74 @@ def main() -> int:
         print("\nRSS over time (s, MB): " + ", ".join(f"{s:.0f}:{m:.0f}" for s, m in memory))
         results["part2"] = part2
     save("listen", args, results)
+    return 0
+
+
+def soak(args: Any) -> int:
+    from voiceflow.speech.audio import load_audio
+
+    rng = np.random.default_rng(args.seed)
+    data = args.data
+    paths = [*sorted((data / "fleurs").glob("*.ogg")), *sorted((data / "commands").glob("*.wav"))]
+    clips = [load_audio(p) for p in [*paths, data / "jfk.flac"]]
+    parts, spans, total = [], [], int(args.minutes * 60 * 16000)
+    length = 0
+    while length < total:
+        clip = clips[rng.integers(len(clips))]
+        pause = np.zeros(int(rng.uniform(2, 20) * 16000), dtype=np.float32)
+        if length + len(clip) + 16000 > total:
+            break
+        parts += [clip, pause]
+        spans.append((length / 16000, (length + len(clip)) / 16000))
+        length += len(clip) + len(pause)
+    played = len(spans)
+    audio = np.concatenate(parts)[:total]
+    speech_s = sum(len(x) for x in parts[::2]) / 16000
+    start = time.monotonic()
+    events: list[Any] = []
+    stats, busy, memory = replay(audio, args, events)
+    from voiceflow.live import Heard
+
+    heard = [(e.utterance.start, e.utterance.end) for e in events if isinstance(e, Heard)]
+    # a clip is dropped when no transcribed utterance overlaps it
+    dropped = sum(not any(a < e and b > s for a, b in heard) for s, e in spans)
+    wall = time.monotonic() - start
+    duration = len(audio) / 16000
+    after5 = [m for s, m in memory if s >= 300]
+    growth = after5[-1] - after5[0] if len(after5) > 1 else float("nan")
+    results = {
+        "minutes": duration / 60,
+        "speech_s": speech_s,
+        "utterances_played": played,
+        "utterances_heard": stats.utterances,
+        "clips_with_no_utterance": dropped,
+        "failed": stats.failed,
+        "dropped_audio_s": stats.dropped_seconds,
+        "overflows": stats.overflows,
+        "max_queued_s": stats.max_queued_seconds,
+        "busy_s": busy,
+        "real_time_factor": busy / duration,
+        "real_time_factor_speech": busy / speech_s,
+        "transcript_p50_s": pct(stats.transcript_latency, 50),
+        "transcript_p95_s": pct(stats.transcript_latency, 95),
+        "rss_mb": memory,
+        "rss_growth_after_5_min_mb": growth,
+        "peak_rss_mb": peak_rss_mb(),
+        "wall_s": wall,
+    }
+    print(
+        f"Soak: {duration / 60:.1f} min ({speech_s / 60:.1f} min of speech in {played} clips, "
+        f"the rest silence) through '{args.config}' in {wall / 60:.1f} min\n"
+    )
+    headers = ["clips played", "utterances heard", "clips dropped", "dropped audio s", "RTF"]
+    headers += ["p95 to transcript s", "RSS at 5 min MB", "RSS last MB", "growth after 5 min MB"]
+    row: list[Any] = [played, stats.utterances, dropped]
+    row += [f"{stats.dropped_seconds:.1f}", f"{busy / duration:.3f}"]
+    row += [f"{results['transcript_p95_s']:.2f}", f"{after5[0] if after5 else float('nan'):.0f}"]
+    row += [f"{memory[-1][1] if memory else float('nan'):.0f}", f"{growth:.1f}"]
+    print(table(headers, [row]))
+    print("\nRSS over time (s, MB): " + ", ".join(f"{s:.0f}:{m:.0f}" for s, m in memory))
+    save("listen-soak", args, results)
     return 0
 
 

@@ -41,13 +41,12 @@ class Graded:
 
 def build_archive(folder: Path, data: Path = DATA) -> Any:
     """The reference recordings in an archive at ``folder`` (ingested once)."""
-    from voiceflow.speech.transcriber import SpeechModel
     from voiceflow_archive import Archive
     from voiceflow_archive.ingest import ingest
 
     archive = Archive(folder)
     clips = [*sorted((data / "fleurs").glob("*.ogg")), data / "jfk.flac"]
-    report = ingest(clips, archive, lambda: SpeechModel.shared("base"), progress=False)
+    report = ingest(clips, archive, {"model": "base"}, progress=False)
     assert not report.errors, report.errors
     return archive
 

@@ -191,6 +191,21 @@ def chroma_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def subtitled(data, tmp_path_factory):
+    """Every reference clip through `voiceflow subtitles` (original and English, srt and vtt),
+    in one folder with a bad file among them."""
+    src = tmp_path_factory.mktemp("channel")
+    for clip in [data / "jfk.flac", data / "stereo_diarization.wav", *data.glob("fleurs/*.ogg")]:
+        shutil.copy(clip, src / clip.name)
+    (src / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
+    out = tmp_path_factory.mktemp("subtitles")
+    r = run_cli(
+        "subtitles", str(src), "--format", "srt,vtt", "-o", str(out), "--threads", "2", timeout=900
+    )
+    return src, out, r
+
+
+@pytest.fixture(scope="session")
 def tiny_sd(tmp_path_factory):
     """A tiny Stable Diffusion pipeline, saved as a diffusers folder (random weights)."""
     import torch

@@ -15,6 +15,7 @@ from voiceflow.hooks import hookimpl
 from voiceflow.node import Context, Node, NodeConfig
 
 if TYPE_CHECKING:
+    from voiceflow.batch import RayOptions, transcribe_many
     from voiceflow.embeddings import SHIPPED_EMBEDDER, TextEmbedder
     from voiceflow.files import atomic_path, atomic_write
     from voiceflow.graph import load_graph
@@ -28,8 +29,9 @@ if TYPE_CHECKING:
     )
     from voiceflow.speech.languages import LANGUAGES
     from voiceflow.speech.models import network_allowed
+    from voiceflow.speech.subtitles import format_timestamp
     from voiceflow.speech.transcriber import SpeechModel
-    from voiceflow.speech.writers import format_timestamp, render_transcript
+    from voiceflow.speech.writers import render_transcript
     from voiceflow.text import normalize
 
 __version__ = "0.1.0"
@@ -42,6 +44,7 @@ __all__ = [
     "GraphRunner",
     "Node",
     "NodeConfig",
+    "RayOptions",
     "SpeechModel",
     "TextEmbedder",
     "VoiceflowError",
@@ -58,9 +61,12 @@ __all__ = [
     "pcm_to_float",
     "render_transcript",
     "resample",
+    "transcribe_many",
 ]
 
 _LAZY = {
+    "RayOptions": "voiceflow.batch",
+    "transcribe_many": "voiceflow.batch",
     "LANGUAGES": "voiceflow.speech.languages",
     "GraphRunner": "voiceflow.runtime",
     "SAMPLE_RATE": "voiceflow.speech.audio",
@@ -70,7 +76,7 @@ _LAZY = {
     "atomic_path": "voiceflow.files",
     "atomic_write": "voiceflow.files",
     "expand_inputs": "voiceflow.speech.audio",
-    "format_timestamp": "voiceflow.speech.writers",
+    "format_timestamp": "voiceflow.speech.subtitles",
     "render_transcript": "voiceflow.speech.writers",
     "load_audio": "voiceflow.speech.audio",
     "load_graph": "voiceflow.graph",

@@ -156,7 +156,7 @@ def register_nodes(register: Callable[[type[Node]], None]) -> None:
 
 @hookimpl
 def register_commands(commands: argparse._SubParsersAction) -> None:
-    from voiceflow.cli import inspect, listen, run, transcribe
+    from voiceflow.cli import inspect, listen, run, subtitles, transcribe
 
-    for module in (transcribe, run, listen, inspect):
+    for module in (transcribe, subtitles, run, listen, inspect):
         module.add_commands(commands)

@@ -78,6 +78,10 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str,
     data = _Lines()
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, (list, dict)):
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be a name, not a list or mapping", key_node.start_mark
+            )
         data[key] = loader.construct_object(value_node, deep=True)
         data.lines[key] = key_node.start_mark.line + 1
     data.line = node.start_mark.line + 1
@@ -143,19 +147,58 @@ def find_config(config: str | Path) -> Path:
     )
 
 
+MAX_VALUES = 100_000  # values in a config once YAML aliases are expanded
+
+
 def read_config(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}); save it as UTF-8") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the config ({e.strerror})") from None
+    try:
         if path.suffix == ".toml":
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(text)
         else:
-            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.').upper()}: {e}") from None
+            data = yaml.load(text, Loader=_LineLoader)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError, RecursionError) as e:
+        if isinstance(e, RecursionError):
+            reason = "nested too deeply"
+        elif isinstance(e, yaml.MarkedYAMLError) and e.problem_mark is not None:
+            where = f"line {e.problem_mark.line + 1}, column {e.problem_mark.column + 1}"
+            reason = f"{e.problem or e.context} at {where}"
+        else:
+            reason = " ".join(str(e).split())  # one line
+        raise ConfigError(
+            f"{path}: not valid {path.suffix.lstrip('.').upper()}: {reason}"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a graph config must be a mapping with 'nodes' and 'routes'")
+    try:
+        size = _expanded_size(data, {})
+    except RecursionError:
+        raise ConfigError(f"{path}: values are nested too deeply") from None
+    if size > MAX_VALUES:
+        raise ConfigError(
+            f"{path}: the config expands to more than {MAX_VALUES:,} values (YAML aliases "
+            "nested inside each other?); write the values out instead"
+        )
     return data
+
+
+def _expanded_size(value: Any, seen: dict[int, int]) -> int:
+    """How many values ``value`` holds with every shared (aliased) part counted each time
+    it appears; each distinct container is walked once, so a YAML alias bomb is cheap."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    if id(value) not in seen:
+        seen[id(value)] = 0  # an alias cycle counts as nothing more
+        items = value.values() if isinstance(value, dict) else value
+        seen[id(value)] = min(MAX_VALUES + 1, 1 + sum(_expanded_size(v, seen) for v in items))
+    return seen[id(value)]
 
 
 def load_graph(
@@ -178,9 +221,14 @@ def load_graph(
             Issue(None, f"environment variable {var} is not set (referenced as ${{{var}}})")
         )
 
-    plugin_dirs = [
-        (path.parent / p).resolve() for p in (data.get("plugins") or {}).get("paths", [])
-    ]
+    plugins = data.get("plugins") or {}
+    paths = plugins.get("paths", []) if isinstance(plugins, dict) else None
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise GraphError(
+            path,
+            [Issue(_line(data, "plugins"), "'plugins' must be a mapping like {paths: [folder]}")],
+        )
+    plugin_dirs = [(path.parent / p).resolve() for p in paths]
     if registry is None:
         try:
             registry = load_registry(plugin_dirs)
@@ -213,8 +261,14 @@ def _parse_nodes(
         if name in (INPUT, OUTPUT):
             issues.append(Issue(line, f"node name {name!r} is reserved"))
             continue
+        if not isinstance(name, str) or not name:
+            issues.append(Issue(line, f"node names must be text, not {name!r}"))
+            continue
         if not isinstance(spec, dict) or "type" not in spec:
             issues.append(Issue(line, f"node {name!r} needs a 'type'"))
+            continue
+        if not isinstance(spec["type"], str):
+            issues.append(Issue(_line(spec, "type"), f"node {name!r}: 'type' must be a name"))
             continue
         cls = registry.get(spec["type"])
         if cls is None:
@@ -228,8 +282,14 @@ def _parse_nodes(
             continue
         extra = set(spec) - {"type", "params", "timeout"}
         if extra:
-            issues.append(Issue(line, f"node {name!r}: unknown key(s) {sorted(extra)}"))
-        params = {**(spec.get("params") or {}), **overrides.get(name, {})}
+            issues.append(Issue(line, f"node {name!r}: unknown key(s) {sorted(map(str, extra))}"))
+        raw_params = spec.get("params") or {}
+        if not isinstance(raw_params, dict) or not all(isinstance(k, str) for k in raw_params):
+            issues.append(
+                Issue(_line(spec, "params") or line, f"node {name!r}: 'params' must be a mapping")
+            )
+            continue
+        params = {**raw_params, **overrides.get(name, {})}
         try:
             config = cls.Config(**params)
         except ValidationError as e:
@@ -245,7 +305,9 @@ def _parse_nodes(
                 )
             continue
         timeout = spec.get("timeout")
-        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+        ):
             issues.append(
                 Issue(_line(spec, "timeout"), f"node {name!r}: timeout must be > 0 seconds")
             )
@@ -281,6 +343,9 @@ def _parse_routes(
             continue
         sources = raw["from"] if isinstance(raw["from"], list) else [raw["from"]]
         targets = raw["to"] if isinstance(raw["to"], list) else [raw["to"]]
+        if not all(isinstance(n, str) for n in (*sources, *targets)):
+            issues.append(Issue(line, "a route's 'from' and 'to' are node names or lists of them"))
+            continue
         for src in sources:
             for dst in targets:
                 bad = [

@@ -73,6 +73,24 @@ class Transcript:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Transcript:
+        """The inverse of ``to_dict`` (a cached or transmitted transcript)."""
+
+        def segments(items: Any) -> tuple[Segment, ...]:
+            return tuple(
+                Segment(**{**s, "words": tuple(Word(**w) for w in s.get("words") or ())})
+                for s in items or ()
+            )
+
+        return cls(
+            **{
+                **data,
+                "segments": segments(data.get("segments")),
+                "translation_segments": segments(data.get("translation_segments")),
+            }
+        )
+
 
 @dataclass(frozen=True)
 class Command:

@@ -11,8 +11,9 @@ model it does not use. ``process()`` yields messages; blocking calls go through
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,8 +47,30 @@ class Context:
     needs_english: Callable[[Transcript], bool] = _no_english
 
     async def run_blocking(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` on a thread of its own. The thread is a daemon: a call
+        that never returns, once its node's timeout has given up on it, cannot keep the
+        program from exiting (a thread pool's workers would)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
+        future: asyncio.Future[T] = loop.create_future()
+
+        def settle(result: Any, error: BaseException | None) -> None:
+            if future.done():  # cancelled: the node timed out or the run was stopped
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+        def work() -> None:
+            try:
+                result, error = fn(*args, **kwargs), None
+            except BaseException as e:
+                result, error = None, e
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(settle, result, error)
+
+        threading.Thread(target=work, name=f"voiceflow:{self.node}", daemon=True).start()
+        return await future
 
 
 class Node:

@@ -181,6 +181,17 @@ class GraphRunner:
                 return
             async with asyncio.timeout(timeout):
                 async for out in node.process(msg, ctx):
+                    if not isinstance(out, (*node.emits, Failure)):
+                        declared = ", ".join(t.__name__ for t in node.emits) or "nothing"
+                        emit(
+                            Failure(
+                                name,
+                                f"{name} ({node.type_name}) emitted a {type(out).__name__}, "
+                                f"but declares it emits {declared}: a bug in its plugin",
+                                type(msg).__name__,
+                            )
+                        )
+                        return
                     emit(out)
         except TimeoutError:
             emit(Failure(name, f"timed out after {timeout:g} s", type(msg).__name__))

@@ -9,7 +9,15 @@ import time
 
 import voiceflow
 from voiceflow import VoiceflowError
-from voiceflow.cli import EXIT_ERROR, add_model_args, jsonable, print_result, speech_model
+from voiceflow.cli import (
+    EXIT_ERROR,
+    add_model_args,
+    add_ray_args,
+    jsonable,
+    model_args,
+    print_result,
+    ray_options,
+)
 
 from .store import Archive
 
@@ -25,6 +33,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     ing.add_argument("paths", nargs="+", help="audio/video files and folders")
     _archive_args(ing)
     add_model_args(ing)
+    add_ray_args(ing)
     ing.set_defaults(func=ingest_command)
 
     ask = commands.add_parser("ask", help="ask the archive a question; the answer cites sources")
@@ -68,7 +77,7 @@ def ingest_command(args: argparse.Namespace) -> int:
 
     archive = open_archive(args)
     start = time.perf_counter()
-    report = ingest(args.paths, archive, lambda: speech_model(args))
+    report = ingest(args.paths, archive, model_args(args), ray=ray_options(args))
     for error in report.errors:
         print(f"error: {error}", file=sys.stderr)
     minutes = (time.perf_counter() - start) / 60

@@ -22,11 +22,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from platformdirs import user_data_dir
 
 from voiceflow import ConfigError, TextEmbedder, atomic_write, normalize
 from voiceflow.errors import MissingDependencyError
-from voiceflow.messages import Citation, Segment, Transcript, Word
+from voiceflow.messages import Citation, Segment, Transcript
 
 from .chunking import Chunk, chunk_segments, english_for
 
@@ -228,8 +229,16 @@ class Archive:
                 self.db.execute("DELETE FROM chunks_fts WHERE recording=?", (recording,))
                 self.db.execute("DELETE FROM recordings WHERE id=?", (recording,))
 
-    def store(self, recording: str, path: str, transcript: Transcript, title: str = "") -> int:
-        """Store one transcribed recording; safe to repeat after any interruption."""
+    def store(
+        self,
+        recording: str,
+        path: str,
+        transcript: Transcript,
+        title: str = "",
+        vectors: Any = None,
+    ) -> int:
+        """Store one transcribed recording; safe to repeat after any interruption.
+        ``vectors``: its chunks' embeddings, when they were made elsewhere (a Ray actor)."""
         title = title or Path(path).stem
         if transcript.text.strip() and not transcript.segments:  # typed text: one segment
             segment = Segment(0, 0.0, transcript.duration, transcript.text, transcript.language)
@@ -257,7 +266,9 @@ class Archive:
             # Leftovers of an interrupted attempt go first, so nothing stale survives.
             self.collection.delete(where={"recording": recording})
             if chunks:
-                self._add_chunks(recording, path, title, chunks)
+                if vectors is None or len(vectors) != len(chunks):
+                    vectors = self.embedder.embed([c.text_en for c in chunks])
+                self._add_chunks(recording, path, title, chunks, vectors)
             with self.db:
                 self.db.execute("DELETE FROM chunks_fts WHERE recording=?", (recording,))
                 self.db.executemany(
@@ -286,12 +297,14 @@ class Archive:
                 )
         return len(chunks)
 
-    def _add_chunks(self, recording: str, path: str, title: str, chunks: list[Chunk]) -> None:
+    def _add_chunks(
+        self, recording: str, path: str, title: str, chunks: list[Chunk], vectors: Any
+    ) -> None:
         for batch_start in range(0, len(chunks), 256):
             batch = chunks[batch_start : batch_start + 256]
             self.collection.upsert(
                 ids=[_chunk_id(recording, c.index) for c in batch],
-                embeddings=self.embedder.embed([c.text_en for c in batch]).tolist(),
+                embeddings=np.asarray(vectors[batch_start : batch_start + 256]).tolist(),
                 documents=[c.text for c in batch],
                 metadatas=[
                     {
@@ -470,17 +483,4 @@ def save_transcript(path: Path, transcript: Transcript) -> None:
 def load_transcript(path: Path) -> Transcript | None:
     if not path.is_file():
         return None
-    data = json.loads(path.read_text(encoding="utf-8"))
-
-    def segs(items: list[dict[str, Any]]) -> tuple[Segment, ...]:
-        return tuple(
-            Segment(**{**s, "words": tuple(Word(**w) for w in s.get("words", ()))}) for s in items
-        )
-
-    return Transcript(
-        **{
-            **data,
-            "segments": segs(data["segments"]),
-            "translation_segments": segs(data.get("translation_segments", [])),
-        }
-    )
+    return Transcript.from_dict(json.loads(path.read_text(encoding="utf-8")))

@@ -19,18 +19,22 @@ from typing import TYPE_CHECKING, Any
 from voiceflow.errors import ConfigError, VoiceflowError
 
 if TYPE_CHECKING:
+    from voiceflow.batch import RayOptions
     from voiceflow.speech.transcriber import SpeechModel
 
 __all__ = [
     "EXIT_ERROR",
     "add_model_args",
+    "add_ray_args",
     "csv_list",
     "describe",
     "flag",
     "jsonable",
     "main",
+    "model_args",
     "parse_sets",
     "print_result",
+    "ray_options",
     "speech_model",
 ]
 
@@ -71,13 +75,47 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: library default)")
 
 
+def add_ray_args(p: argparse.ArgumentParser) -> None:
+    """``--ray [ADDRESS]`` and the per-actor resources (``ingest`` takes them too)."""
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="run on a Ray cluster (HOST:PORT); without an address, a local Ray",
+    )
+    p.add_argument("--ray_actors", type=int, default=0, help="Whisper actors (0: fill the cluster)")
+    p.add_argument("--ray_cpus", type=float, default=1.0, help="CPUs per Whisper actor")
+    p.add_argument("--ray_gpus", type=float, default=0.0, help="GPUs per Whisper actor")
+
+
+def ray_options(args: argparse.Namespace) -> RayOptions | None:
+    """The ``--ray`` options as ``RayOptions``; None when the work stays in this process."""
+    from voiceflow.batch import RayOptions
+
+    if not args.ray:
+        return None
+    address = None if args.ray == "local" else args.ray
+    return RayOptions(address, args.ray_actors, args.ray_cpus, args.ray_gpus)
+
+
+def model_args(args: argparse.Namespace) -> dict[str, Any]:
+    """``SpeechModel`` keyword arguments from the ``add_model_args`` options."""
+    return {
+        "model": args.model,
+        "engine": args.engine,
+        "device": args.device,
+        "compute_type": args.compute_type,
+        "threads": args.threads,
+    }
+
+
 def speech_model(args: argparse.Namespace, **kwargs: Any) -> SpeechModel:
     """The model that ``add_model_args`` options name."""
     from voiceflow.speech.transcriber import SpeechModel
 
-    return SpeechModel(
-        args.model, args.engine, args.device, args.compute_type, args.threads, **kwargs
-    )
+    return SpeechModel(**model_args(args), **kwargs)
 
 
 def parse_sets(items: Sequence[str]) -> dict[str, dict[str, Any]]:

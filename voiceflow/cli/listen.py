@@ -125,14 +125,11 @@ def listen(args: argparse.Namespace) -> int:
     options = SegmenterOptions(
         **{f.name: getattr(args, f.name) for f in fields(SegmenterOptions) if f.name in args}
     )
+    # a dictation file that cannot be written is reported before the microphone opens
+    dictation = DictationWriter(args.dictate, args.overwrite) if args.dictate else None
     device = int(args.device) if args.device and args.device.isdigit() else args.device
     capture = Capture(device)
     capture.start()  # a missing or busy microphone is reported before any model loads
-    try:
-        dictation = DictationWriter(args.dictate, args.overwrite) if args.dictate else None
-    except VoiceflowError:
-        capture.stop()
-        raise
     if dictation is not None and dictation.offset:
         print(
             f"continuing {args.dictate}: this session starts at {dictation.offset:.0f} s",

@@ -26,6 +26,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     t.add_argument("--output_dir", "-o", default=".")
     flag(t, "--word_timestamps", False, "word-level timestamps")
+    # openai-whisper's subtitle layout options (they turn word timestamps on).
+    t.add_argument("--max_line_width", type=int, default=None, help="characters a line (srt/vtt)")
+    t.add_argument("--max_line_count", type=int, default=None, help="lines a cue (srt/vtt)")
+    t.add_argument("--max_words_per_line", type=int, default=None, help="words a line (srt/vtt)")
+    flag(t, "--highlight_words", False, "underline each word as it is spoken (srt/vtt)")
     t.add_argument("--beam_size", type=int, default=5)
     t.add_argument(
         "--temperature",
@@ -43,8 +48,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def transcribe(args: argparse.Namespace) -> int:
     from voiceflow.speech.audio import expand_inputs
+    from voiceflow.speech.subtitles import CueRules, transcript_cues
     from voiceflow.speech.writers import format_timestamp, write_transcript
 
+    layout = [args.max_line_width, args.max_line_count, args.max_words_per_line]
+    if any(v is not None and v < 1 for v in layout):
+        raise VoiceflowError(
+            "--max_line_width, --max_line_count and --max_words_per_line must be positive"
+        )
+    rules = CueRules.whisper(*layout) if any(layout) or args.highlight_words else None
     files, failed = expand_inputs(args.audio)
     for error in failed:
         print(f"error: {error}", file=sys.stderr)
@@ -65,7 +77,7 @@ def transcribe(args: argparse.Namespace) -> int:
                 temperature=temps or (1.0,),
                 initial_prompt=args.initial_prompt,
                 hotwords=args.hotwords,
-                word_timestamps=args.word_timestamps,
+                word_timestamps=args.word_timestamps or rules is not None,
                 progress=progress,
             )
         except VoiceflowError as e:
@@ -80,5 +92,8 @@ def transcribe(args: argparse.Namespace) -> int:
                 )
         lang = f"{result.language} ({result.language_probability:.2f})" if result.language else "-"
         print(f"{path}: language {lang}: {result.text or '(no speech)'}")
-        write_transcript(result, path, args.output_dir, args.output_format)
+        cues = (
+            transcript_cues(result, rules, highlight_words=args.highlight_words) if rules else None
+        )
+        write_transcript(result, path, args.output_dir, args.output_format, cues)
     return EXIT_ERROR if failed else 0

@@ -41,16 +41,20 @@ class DictationWriter:
         self.items: list[dict[str, Any]] = []
         if self.path.is_dir():
             raise VoiceflowError(f"{path}: is a folder; give a file name for the dictation")
-        if not overwrite and self.path.is_file() and self.path.stat().st_size:
-            self._continue()
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.format == "json":
-            self._save_json()
-        else:
-            atomic_write(
-                self.path, {"vtt": "WEBVTT\n\n", "tsv": "start\tend\ttext\n"}.get(self.format, "")
-            )
+        try:
+            if not overwrite and self.path.is_file() and self.path.stat().st_size:
+                self._continue()
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.format == "json":
+                self._save_json()
+            else:
+                header = {"vtt": "WEBVTT\n\n", "tsv": "start\tend\ttext\n"}.get(self.format, "")
+                atomic_write(self.path, header)
+        except OSError as e:
+            raise VoiceflowError(
+                f"{path}: cannot write the dictation ({e.strerror or e})"
+            ) from None
 
     def _continue(self) -> None:
         refuse = (

@@ -189,6 +189,8 @@ class Listener:
         self._state = ""
         self._inbox: asyncio.Queue[_Input] = asyncio.Queue()
         self._deliveries: asyncio.Queue[_Delivery | None] = asyncio.Queue()
+        # transcripts on their way into the graph: a slow graph never holds back dictation
+        self._actions: asyncio.Queue[tuple[Utterance, Transcript] | None] = asyncio.Queue()
         self.delivered: list[Heard] = []  # what reached dictation and the graph, in order
         self._needs_english: Callable[[Transcript], bool] = lambda t: english
 
@@ -206,8 +208,9 @@ class Listener:
                     self._needs_english = runner.english_after(INPUT)
                 if not self.capture.started:
                     self.capture.start()
-                deliverer = asyncio.create_task(self._deliver(runner))
-                tasks = [asyncio.create_task(self._read(stop)), deliverer]
+                deliverer = asyncio.create_task(self._deliver())
+                actor = asyncio.create_task(self._act(runner))
+                tasks = [asyncio.create_task(self._read(stop)), deliverer, actor]
                 self._set_state("listening")
                 ended = False
                 while not (
@@ -218,6 +221,8 @@ class Listener:
                     self._handle(item)
                 await self._deliveries.put(None)
                 await deliverer
+                await self._actions.put(None)
+                await actor
             finally:
                 self.capture.stop()
                 for task in tasks:
@@ -379,7 +384,8 @@ class Listener:
             self.on_event(StateChanged(state))
 
     # -- what happens with a transcript (a task, in order) ------------------------------------
-    async def _deliver(self, runner: GraphRunner) -> None:
+    async def _deliver(self) -> None:
+        """Dictation first, as each transcript is ready; then on to the graph (``_act``)."""
         while (delivery := await self._deliveries.get()) is not None:
             u, t = delivery.utterance, delivery.transcript
             try:
@@ -389,6 +395,15 @@ class Listener:
                 self.delivered.append(Heard(u, t))
                 if self.dictation is not None:
                     self.dictation.write(t, u.start, u.end)
+                self._actions.put_nowait((u, t))
+            except Exception as e:  # a full disk: say so and keep listening
+                log.debug("delivery failed", exc_info=True)
+                self.on_event(Problem(f"{type(e).__name__}: {e}"))
+
+    async def _act(self, runner: GraphRunner) -> None:
+        while (action := await self._actions.get()) is not None:
+            u, t = action
+            try:
                 command: Transcript | None = t
                 if self.wake:
                     stripped = strip_wake_phrase(t.text, self.wake)

@@ -47,9 +47,13 @@ def load_audio(path: str | Path, channel: ChannelSpec = None) -> np.ndarray:
 
     path = Path(path)
     if not path.exists():
-        raise AudioError(f"{path}: no such file")
+        raise AudioError(_missing(path))
     if path.is_dir():
         raise AudioError(f"{path}: is a folder, not an audio file")
+    if not path.is_file():
+        raise AudioError(
+            f"{path}: not a regular file (a pipe, socket or device); save the audio to a file"
+        )
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: file is empty (0 bytes)")
     want = _channel_index(channel)
@@ -61,12 +65,15 @@ def load_audio(path: str | Path, channel: ChannelSpec = None) -> np.ndarray:
         if not container.streams.audio:
             raise AudioError(f"{path}: contains no audio stream")
         stream = container.streams.audio[0]
+        if stream.codec_context is None:
+            raise AudioError(f"{path}: its audio is in an unknown or damaged codec")
         n_channels = stream.codec_context.channels or 1
+        described = bool(stream.codec_context.sample_rate)  # a header was read
         if want is not None and want >= n_channels:
             raise AudioError(f"{path}: has {n_channels} channel(s), channel {want} asked for")
         layout = "mono" if want is None else ("stereo" if n_channels == 2 else None)
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
-        seconds = container.duration / 1e6 if container.duration else 0.0
+        seconds = max(0.0, container.duration / 1e6) if container.duration else 0.0
         out = _Samples(int(min(seconds, 4 * 3600) * SAMPLE_RATE * 1.01) + SAMPLE_RATE)
         try:
             for frame in container.decode(stream):
@@ -82,6 +89,8 @@ def load_audio(path: str | Path, channel: ChannelSpec = None) -> np.ndarray:
             )
         for resampled in resampler.resample(None):
             out.append(_pick(resampled.to_ndarray(), want))
+    if not out.size and not described:
+        raise AudioError(f"{path}: not a readable audio file (no audio header found)")
     if not out.size and path.stat().st_size > 4096:
         # A header with no frames is a valid empty recording; kilobytes that decode to
         # nothing are damage, not silence.
@@ -124,6 +133,12 @@ def _reason(e: BaseException) -> str:
     return text.split(":")[-1].strip() or type(e).__name__
 
 
+def _missing(path: Path) -> str:
+    if path.is_symlink():
+        return f"{path}: a symbolic link to nothing (broken, or a loop)"
+    return f"{path}: no such file"
+
+
 def expand_inputs(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
     """Files as given, folders expanded (recursively, sorted) to the audio/video inside.
 
@@ -141,7 +156,7 @@ def expand_inputs(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
                 errors.append(f"{p}: folder contains no audio or video files")
             files.extend(found)
         elif not p.exists():
-            errors.append(f"{p}: no such file")
+            errors.append(_missing(p))
         else:
             files.append(p)
     return files, errors

@@ -21,6 +21,7 @@ from voiceflow.messages import Segment, Transcript, Word
 from voiceflow.speech.audio import SAMPLE_RATE, ChannelSpec, level_speech, load_audio
 from voiceflow.speech.engines import DecodeOptions, SpeechEngine, create_engine
 from voiceflow.speech.models import resolve_model
+from voiceflow.speech.subtitles import spread
 from voiceflow.speech.vad import SileroVad, VadOptions
 
 log = logging.getLogger(__name__)
@@ -189,8 +190,11 @@ class SpeechModel:
             english: list[Segment] = []
             if translate and task == "transcribe" and any(lang != "en" for _, lang, _ in labelled):
                 foreign = [item for item in labelled if item[1] != "en"]
-                english = self._decode_labelled(
-                    samples, foreign, replace(options, task="translate", word_timestamps=False)
+                english = self._translate(
+                    samples,
+                    foreign,
+                    replace(options, task="translate", word_timestamps=False),
+                    segments,
                 )
                 translation = _join(_merge_translation(segments, english))
         transcript = _assemble(segments, labelled, duration, task, source, translation)
@@ -292,16 +296,25 @@ class SpeechModel:
             (Chunk(r[0][0], r[-1][1], tuple(r)), lang, float(np.mean(p))) for r, lang, p in runs
         ]
 
-    def _decode_labelled(
+    def _translate(
         self,
         samples: np.ndarray,
         labelled: list[tuple[Chunk, str, float]],
         options: DecodeOptions,
+        spoken: list[Segment],
     ) -> list[Segment]:
+        """English for each chunk, timed over the chunk's original speech (the times Whisper
+        gives a translation are loose), so English subtitles line up with the speaker."""
         out: list[Segment] = []
         for chunk, lang, prob in labelled:
             found = self.engine.decode(samples[chunk.start : chunk.end], lang, options).segments()
-            out.extend(_keep(found, chunk, prob, options, len(out)))
+            kept = _keep(found, chunk, prob, options, len(out))
+            lo, hi = chunk.start / SAMPLE_RATE - 1e-3, chunk.end / SAMPLE_RATE + 1e-3
+            spans = [(s.start, s.end) for s in spoken if s.start >= lo and s.end <= hi]
+            if kept and spans:
+                times = spread([len(e.text.strip()) + 1 for e in kept], spans)
+                kept = [replace(e, start=a, end=b) for e, (a, b) in zip(kept, times, strict=True)]
+            out.extend(kept)
         return out
 
 
