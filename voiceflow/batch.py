@@ -108,9 +108,9 @@ def transcribe_on_ray(
     # as many at a time as there are actors keeps them fed without crowding them.
     ds = ds.map(_decode, num_cpus=0, concurrency=actors)
     # Whisper uses the threads its actor was given: more would crowd the other actors.
-    # CTranslate2's results depend on its thread counts (its own and OpenMP's, which Ray
-    # sets to the actor's CPUs): both follow --threads, so an actor transcribes as one
-    # process with the same --threads on a machine of that many cores does.
+    # Whisper's results depend in the last bits on thread counts (CTranslate2's, and
+    # OpenMP's and BLAS's, which Ray sets to the actor's CPUs): all follow --threads, so an
+    # actor transcribes as one process with the same --threads on that many cores does.
     threads = model_args.get("threads") or max(1, int(ray_options.cpus))
     ds = ds.map(
         _WhisperActor,
@@ -121,7 +121,9 @@ def transcribe_on_ray(
         concurrency=actors,
         num_cpus=ray_options.cpus,
         num_gpus=ray_options.gpus,
-        runtime_env={"env_vars": {"OMP_NUM_THREADS": str(threads)}},
+        runtime_env={
+            "env_vars": {"OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)}
+        },
     )
     if then is not None:
         ds = ds.map(

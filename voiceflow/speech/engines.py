@@ -138,12 +138,8 @@ class FasterWhisperEngine:
         (docs/benchmarks.md).
         """
         from faster_whisper.audio import pad_or_trim
-        from threadpoolctl import threadpool_limits
 
-        # One BLAS thread: the features, and so the transcript, come out the same however
-        # many cores the machine (or a Ray actor) has; the product is small either way.
-        with threadpool_limits(1, user_api="blas"):
-            features = self.model.feature_extractor(audio)
+        features = self.model.feature_extractor(audio)
         window = self.model.feature_extractor.nb_max_frames
         if not self.fit_window:
             return features, self.model.encode(pad_or_trim(features[:, :window]))
