@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -103,8 +103,6 @@ def ingest(
 
 
 def _with_source(t: Transcript, path: Path) -> Transcript:
-    from dataclasses import replace
-
     return replace(t, source=str(path))
 
 

@@ -167,7 +167,7 @@ def _write(
     spoken = t.language or "und"  # no speech: empty files, so the rerun knows it is done
     names = {"original": spoken, "en": "en"}
     outputs = []
-    for track in dict.fromkeys(names[t] for t in tracks):  # English speech: one en track
+    for track in dict.fromkeys(names[name] for name in tracks):  # English speech: one track
         cues = transcript_cues(t, rules, "en" if track == "en" else "original")
         for fmt in formats:
             target = folder / f"{path.stem}.{track}.{fmt}"
