@@ -110,3 +110,20 @@ def test_listening_opens_no_network_socket(pulse, data, tmp_path):
     assert "living room light" in stdout.lower()
     inet = inet_attempts(trace)
     assert inet == [], "network attempts:\n" + "\n".join(inet[:10])
+
+
+def test_voice_activity_sends_no_onnxruntime_telemetry(data, tmp_path):
+    """onnxruntime uploads its usage report some seconds after a session starts (measured:
+    four DNS lookups of its collector within 15 s when nothing switches it off)."""
+    trace = tmp_path / "trace"
+    code = (
+        "import time\n"
+        "from voiceflow.speech.audio import load_audio\n"
+        "from voiceflow.speech.vad import SileroVad\n"
+        f"assert SileroVad().regions(load_audio({str(data / 'jfk.flac')!r}))\n"
+        "time.sleep(20)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in (*OFFLINE, "ORT_DISABLE_TELEMETRY")}
+    subprocess.run([*strace(trace), sys.executable, "-c", code], check=True, env=env, timeout=120)
+    inet = inet_attempts(trace)
+    assert inet == [], "network attempts:\n" + "\n".join(inet[:10])

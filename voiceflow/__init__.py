@@ -8,7 +8,12 @@ on first use, so ``import voiceflow`` stays cheap.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
+
+# onnxruntime (voice activity, Chroma's embedders) reports usage to Microsoft from Linux and
+# macOS since 1.29 unless this is set before it loads; it reads it once per process.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from voiceflow.errors import ConfigError, VoiceflowError
 from voiceflow.hooks import hookimpl

@@ -19,9 +19,8 @@ class MissingDependencyError(VoiceflowError):
     """An optional library is not installed."""
 
     def __init__(self, package: str, extra: str, purpose: str) -> None:
-        super().__init__(
-            f"{purpose} needs the '{package}' package: pip install 'voiceflow[{extra}]'"
-        )
+        install = f"voiceflow[{extra}]" if extra else package  # no extra: a core dependency
+        super().__init__(f"{purpose} needs the '{package}' package: pip install '{install}'")
 
 
 class ConfigError(VoiceflowError):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from voiceflow.errors import ConfigError
 from voiceflow.speech.audio import FRAME, SAMPLE_RATE
+from voiceflow.speech.vad import SileroStream
 
 FRAME_MS = FRAME * 1000 // SAMPLE_RATE  # 32
 
@@ -57,13 +57,13 @@ class Utterance:
 class Segmenter:
     """Streaming voice activity: feed 16 kHz blocks of any size, get whole utterances.
 
-    Silero keeps state between frames, so each segmenter has its own copy of the model,
-    loaded on the first block.
+    Silero keeps state between frames, so each segmenter has its own stream; the model
+    loads on the first block.
     """
 
     def __init__(self, options: SegmenterOptions | None = None) -> None:
         self.o = options or SegmenterOptions()
-        self.model: Any = None
+        self.model = SileroStream()
         self._pending = np.zeros(0, dtype=np.float32)
         self._pre: deque[np.ndarray] = deque(maxlen=max(1, self.o.pre_roll_ms // FRAME_MS))
         self._speech: list[np.ndarray] = []
@@ -73,12 +73,6 @@ class Segmenter:
         self.in_speech = False
 
     def feed(self, block: np.ndarray) -> list[Utterance]:
-        import torch
-
-        if self.model is None:
-            from silero_vad import load_silero_vad
-
-            self.model = load_silero_vad(onnx=False)
         self._pending = np.concatenate([self._pending, block.astype(np.float32, copy=False)])
         n = len(self._pending) // FRAME
         frames, self._pending = self._pending[: n * FRAME], self._pending[n * FRAME :]
@@ -86,27 +80,24 @@ class Segmenter:
         end_frames = max(1, self.o.silence_ms // FRAME_MS)
         early_frames = self.o.early_ms // FRAME_MS
         max_frames = int(self.o.max_utterance_s * SAMPLE_RATE / FRAME)
-        with torch.inference_mode():
-            for frame in frames.reshape(n, FRAME):
-                prob = float(self.model(torch.from_numpy(frame), SAMPLE_RATE))
-                self._frames_seen += 1
-                if not self.in_speech:
-                    if prob >= self.o.threshold:
-                        self.in_speech = True
-                        self._speech = [*self._pre, frame]
-                        self._start_frame = self._frames_seen - len(self._speech)
-                        self._silent_frames = 0
-                    else:
-                        self._pre.append(frame)
-                    continue
-                self._speech.append(frame)
-                self._silent_frames = (
-                    self._silent_frames + 1 if prob < self.o.threshold - 0.15 else 0
-                )
-                if self._silent_frames >= end_frames or len(self._speech) >= max_frames:
-                    out.extend(self._close())
-                elif 0 < early_frames == self._silent_frames:
-                    out.extend(self._utterance(final=False))
+        for frame in frames.reshape(n, FRAME):
+            prob = self.model(frame)
+            self._frames_seen += 1
+            if not self.in_speech:
+                if prob >= self.o.threshold:
+                    self.in_speech = True
+                    self._speech = [*self._pre, frame]
+                    self._start_frame = self._frames_seen - len(self._speech)
+                    self._silent_frames = 0
+                else:
+                    self._pre.append(frame)
+                continue
+            self._speech.append(frame)
+            self._silent_frames = self._silent_frames + 1 if prob < self.o.threshold - 0.15 else 0
+            if self._silent_frames >= end_frames or len(self._speech) >= max_frames:
+                out.extend(self._close())
+            elif 0 < early_frames == self._silent_frames:
+                out.extend(self._utterance(final=False))
         return out
 
     @property
@@ -132,8 +123,7 @@ class Segmenter:
         out = self._utterance(final=True)
         self.in_speech, self._speech, self._silent_frames = False, [], 0
         self._pre = deque(maxlen=self._pre.maxlen)
-        if self.model is not None:
-            self.model.reset_states()
+        self.model.reset()
         return out
 
     def _utterance(self, final: bool) -> list[Utterance]:

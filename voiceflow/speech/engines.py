@@ -99,7 +99,10 @@ class FasterWhisperEngine:
             raise MissingDependencyError(
                 "faster-whisper", "faster", "the faster-whisper engine"
             ) from None
-        device = resolve_device(device)
+        if device == "auto":  # asked of CTranslate2, not torch: torch may not be loaded
+            import ctranslate2
+
+            device = "cuda" if ctranslate2.get_cuda_device_count() else "cpu"
         if compute_type == "auto":
             compute_type = "float16" if device == "cuda" else "int8"
         self.multilingual = source.multilingual

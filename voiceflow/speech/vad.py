@@ -1,19 +1,25 @@
-"""Voice activity detection with Silero VAD, run through torch.
+"""Voice activity detection with Silero VAD's ONNX model on onnxruntime (no torch).
 
-The ONNX build of Silero would need onnxruntime, whose sessions start a telemetry thread
-that reaches for the network; the TorchScript build shipped in the same package does not.
-Stretches quieter than any speech are skipped before the model runs, so an hour of
-digital silence costs almost nothing.
+The model file ships in the silero-vad package; its Python module is never imported, as it
+loads torch. onnxruntime's telemetry is off: ``import voiceflow`` sets ORT_DISABLE_TELEMETRY
+(Linux, macOS) and the session switches off Windows' events. Stretches quieter than any speech are
+skipped before the model runs, so an hour of digital silence costs almost nothing.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from voiceflow.errors import MissingDependencyError, VoiceflowError
 from voiceflow.speech.audio import FRAME, SAMPLE_RATE, frame_levels_db
+
+CONTEXT = 64  # samples of the previous frame the model sees before each 512-sample frame
 
 
 @dataclass(frozen=True)
@@ -26,50 +32,140 @@ class VadOptions:
     energy_floor_db: float = -90.0  # below this RMS (near digital silence) no frame is speech
 
 
-class SileroVad:
-    """Finds speech regions; the model loads on first use and is shared by all instances."""
+_session: Any = None
+_session_lock = threading.Lock()
 
-    _model = None
-    _lock = threading.Lock()
+
+def _model_session() -> Any:
+    """One onnxruntime session for every stream: ``run`` is thread-safe, state is the
+    caller's."""
+    global _session
+    with _session_lock:
+        if _session is None:
+            _session = _load_session()
+        return _session
+
+
+def _load_session() -> Any:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise MissingDependencyError("onnxruntime", "", "voice activity detection") from None
+    spec = importlib.util.find_spec("silero_vad")  # finds the package's files, runs nothing
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependencyError("silero-vad", "", "voice activity detection")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
+    if not path.is_file():
+        raise VoiceflowError(f"silero-vad is installed but has no {path.name}: reinstall it")
+    if hasattr(ort, "disable_telemetry_events"):
+        ort.disable_telemetry_events()
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1  # one frame is tiny
+    opts.log_severity_level = 3  # the model's unused initializers are not news
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+class SileroStream:
+    """Speech probability of successive 512-sample frames; the model keeps state between
+    frames, so each stream of audio has its own. Loads the model on the first frame."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._state = np.zeros((2, 1, 128), dtype=np.float32)
+        self._context = np.zeros((1, CONTEXT), dtype=np.float32)
+
+    def __call__(self, frame: np.ndarray) -> float:
+        x = np.concatenate([self._context, frame.reshape(1, FRAME).astype(np.float32)], axis=1)
+        out, self._state = _model_session().run(
+            None, {"input": x, "state": self._state, "sr": np.array(SAMPLE_RATE, dtype=np.int64)}
+        )
+        self._context = x[:, -CONTEXT:]
+        return float(out[0, 0])
+
+    def probabilities(self, audio: np.ndarray) -> list[float]:
+        """One probability a frame, from a fresh state; the last frame is padded with zeros."""
+        self.reset()
+        padded = np.pad(audio.astype(np.float32, copy=False), (0, -len(audio) % FRAME))
+        return [self(frame) for frame in padded.reshape(-1, FRAME)]
+
+
+class SileroVad:
+    """Finds speech regions with Silero's rules (its ``get_speech_timestamps``)."""
 
     def __init__(self, options: VadOptions | None = None) -> None:
         self.options = options or VadOptions()
 
-    @classmethod
-    def model(cls):  # type: ignore[no-untyped-def]
-        with cls._lock:
-            if cls._model is None:
-                from silero_vad import load_silero_vad
-
-                cls._model = load_silero_vad(onnx=False)
-            return cls._model
-
     def regions(self, audio: np.ndarray) -> list[tuple[int, int]]:
         """Speech regions as ``(start, end)`` sample indices, sorted and disjoint."""
         out: list[tuple[int, int]] = []
+        stream = SileroStream()
         for a, b in _active_ranges(audio, self.options.energy_floor_db):
-            out.extend((a + s, a + e) for s, e in self._silero(audio[a:b]))
+            probs = stream.probabilities(audio[a:b])
+            out.extend((a + s, a + e) for s, e in speech_regions(probs, b - a, self.options))
         return out
 
-    def _silero(self, audio: np.ndarray) -> list[tuple[int, int]]:
-        import torch
-        from silero_vad import get_speech_timestamps
 
-        o = self.options
-        model = self.model()
-        with self._lock, torch.inference_mode():  # the model keeps state between frames
-            model.reset_states()
-            stamps = get_speech_timestamps(
-                torch.from_numpy(audio),
-                model,
-                threshold=o.threshold,
-                sampling_rate=SAMPLE_RATE,
-                min_speech_duration_ms=o.min_speech_ms,
-                min_silence_duration_ms=o.min_silence_ms,
-                speech_pad_ms=o.speech_pad_ms,
-                max_speech_duration_s=o.max_speech_s,
-            )
-        return [(int(s["start"]), int(s["end"])) for s in stamps]
+def speech_regions(probs: list[float], n_samples: int, o: VadOptions) -> list[tuple[int, int]]:
+    """Silero's ``get_speech_timestamps`` rules over frame probabilities: speech starts at
+    ``threshold``, ends after ``min_silence_ms`` below ``threshold - 0.15``; a region that
+    reaches the longest allowed is cut at its longest inner pause of over 98 ms (or where it
+    stands); regions shorter than ``min_speech_ms`` are dropped; each is padded by
+    ``speech_pad_ms``, or meets its neighbour halfway across a shorter gap."""
+    pad = SAMPLE_RATE * o.speech_pad_ms / 1000
+    min_speech = SAMPLE_RATE * o.min_speech_ms / 1000
+    min_silence = SAMPLE_RATE * o.min_silence_ms / 1000
+    max_speech = SAMPLE_RATE * o.max_speech_s - FRAME - 2 * pad
+    min_cut_pause = SAMPLE_RATE * 98 / 1000
+    quiet = max(o.threshold - 0.15, 0.01)
+
+    spans: list[list[int]] = []
+    start: int | None = None  # of the region in progress
+    silence_from = 0  # where the pause in progress began (0: none)
+    pauses: list[tuple[int, int]] = []  # (start, length) of the region's pauses
+    for i, p in enumerate(probs):
+        at = i * FRAME
+        if p >= o.threshold and silence_from:
+            if at - silence_from > min_cut_pause:
+                pauses.append((silence_from, at - silence_from))
+            silence_from = 0
+        if start is None:
+            if p >= o.threshold:
+                start = at
+            continue
+        if at - start > max_speech:
+            if not pauses:
+                spans.append([start, at])
+                start, silence_from = None, 0
+                continue
+            cut, length = max(pauses, key=lambda pause: pause[1])
+            spans.append([start, cut])
+            start, silence_from, pauses = cut + length, 0, []
+        if p < quiet:
+            silence_from = silence_from or at
+            if at - silence_from >= min_silence:
+                if silence_from - start > min_speech:
+                    spans.append([start, silence_from])
+                start, silence_from, pauses = None, 0, []
+    if start is not None and n_samples - start > min_speech:
+        spans.append([start, n_samples])
+
+    for i, span in enumerate(spans):
+        if i == 0:
+            span[0] = int(max(0, span[0] - pad))
+        if i == len(spans) - 1:
+            span[1] = int(min(n_samples, span[1] + pad))
+            continue
+        nxt = spans[i + 1]
+        gap = nxt[0] - span[1]
+        if gap < 2 * pad:
+            span[1] += int(gap // 2)
+            nxt[0] = int(max(0, nxt[0] - gap // 2))
+        else:
+            span[1] = int(min(n_samples, span[1] + pad))
+            nxt[0] = int(max(0, nxt[0] - pad))
+    return [(a, b) for a, b in spans]
 
 
 def _active_ranges(audio: np.ndarray, floor_db: float, pad_s: float = 0.5) -> list[tuple[int, int]]:
