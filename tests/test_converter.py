@@ -58,3 +58,38 @@ def test_converted_weights_match_and_cache_is_reused(tmp_path):
     np.testing.assert_array_equal(
         sd["encoder.ln_post.weight"].numpy(), ct2["encoder/layer_norm/gamma"]
     )
+
+
+def test_int8_copy_transcribes_exactly_as_the_float16_source(data, tmp_path):
+    """The int8 copy (which saves CTranslate2 quantizing on every load) holds the weights
+    CTranslate2 would quantize to: the same encoder output, the same beam-5 transcripts."""
+    import ctranslate2
+    from faster_whisper import WhisperModel
+
+    from voiceflow.speech.convert import _weight_dtype, int8_model
+
+    source = resolve_model("base").path
+    copy = int8_model(source, tmp_path)
+    assert copy != source and _weight_dtype(copy / "model.bin") == np.int8
+    assert int8_model(source, tmp_path) == copy  # made once
+    assert int8_model(copy, tmp_path) == copy  # an int8 folder is used as it is
+    assert (copy / "model.bin").stat().st_size < 0.6 * (source / "model.bin").stat().st_size
+
+    features = np.zeros((1, 80, 3000), dtype=np.float32)
+    features[0, :, :1100] = np.random.default_rng(0).standard_normal((80, 1100))
+    encoded = [
+        np.asarray(
+            ctranslate2.models.Whisper(str(path), compute_type="int8").encode(
+                ctranslate2.StorageView.from_array(features)
+            )
+        )
+        for path in (source, copy)
+    ]
+    assert np.array_equal(*encoded)
+    for clip in (data / "jfk.flac", data / "fleurs" / "fleurs-de-000.ogg"):
+        texts = []
+        for path in (source, copy):
+            model = WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=2)
+            segments, info = model.transcribe(str(clip), beam_size=5)
+            texts.append([(s.text, s.avg_logprob) for s in segments] + [info.language])
+        assert texts[0] == texts[1] and len(texts[0]) > 1

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from voiceflow.errors import ConfigError, VoiceflowError
-from voiceflow.hooks import hookimpl
-from voiceflow.node import Context, Node, NodeConfig
 
 if TYPE_CHECKING:
     from voiceflow.batch import RayOptions, transcribe_many
     from voiceflow.embeddings import SHIPPED_EMBEDDER, TextEmbedder
     from voiceflow.files import atomic_path, atomic_write
     from voiceflow.graph import load_graph
+    from voiceflow.hooks import hookimpl
+    from voiceflow.node import Context, Node, NodeConfig
     from voiceflow.runtime import GraphRunner
     from voiceflow.speech.audio import (
         SAMPLE_RATE,
@@ -69,7 +69,11 @@ __all__ = [
     "transcribe_many",
 ]
 
-_LAZY = {
+_LAZY = {  # a command that does not need a name does not pay for its import
+    "Context": "voiceflow.node",
+    "Node": "voiceflow.node",
+    "NodeConfig": "voiceflow.node",
+    "hookimpl": "voiceflow.hooks",
     "RayOptions": "voiceflow.batch",
     "transcribe_many": "voiceflow.batch",
     "LANGUAGES": "voiceflow.speech.languages",
