@@ -59,6 +59,31 @@ def test_language_changes_are_tagged_per_segment(faster_base, data):
     assert "wasser" in normalize(german)
 
 
+def test_chunks_decoded_two_at_a_time_give_the_sequential_transcript(faster_base, data):
+    """faster-whisper decodes two chunks of a recording at once on a CPU; the transcript
+    is the one a decode at a time gives, in order, language by language."""
+    gap = np.zeros(3 * 16000, dtype=np.float32)  # pauses over 2 s end a chunk
+    names = ["fleurs-en-001", "fleurs-de-001", "fleurs-es-001", "fleurs-fr-001"]
+    audio = np.concatenate(
+        [x for n in names for x in (load_audio(data / "fleurs" / f"{n}.ogg"), gap)]
+    )
+    assert faster_base.engine.parallel == 2
+    parallel = faster_base.transcribe(audio)
+    faster_base.engine.parallel = 1
+    try:
+        sequential = faster_base.transcribe(audio)
+    finally:
+        faster_base.engine.parallel = 2
+    assert parallel == sequential
+    languages = [s.language for s in parallel.segments]
+    assert [lang for i, lang in enumerate(languages) if lang not in languages[:i]] == [
+        "en",
+        "de",
+        "es",
+        "fr",
+    ]
+
+
 def test_allowed_languages_restrict_identification(faster_base, data):
     t = faster_base.transcribe(
         data / "commands" / "living_room_light_es.wav", languages=["en", "de"]

@@ -57,6 +57,7 @@ class Decoding:
 class SpeechEngine(Protocol):
     name: str
     multilingual: bool
+    parallel: int  # decodes that may run at once (the chunks of one recording)
 
     def language_probs(self, audio: np.ndarray) -> dict[str, float]: ...
 
@@ -122,11 +123,16 @@ class FasterWhisperEngine:
         path = source.path
         if device == "cpu" and compute_type in ("int8", "int8_float32"):
             path = _int8_copy(path)
+        # Two chunks at once: one decode alone leaves a core idle much of the time (small
+        # matrices, beam bookkeeping). Each keeps its --threads, so a lone utterance is as
+        # fast as before; --threads 1 means one core, and gets one decode.
+        self.parallel = 2 if device == "cpu" and threads != 1 and (os.cpu_count() or 1) > 1 else 1
         self.model = WhisperModel(
             str(path),
             device=device,
             compute_type=compute_type,
             cpu_threads=threads,
+            num_workers=self.parallel,
             local_files_only=True,
         )
 
@@ -250,6 +256,7 @@ class OpenAIWhisperEngine:
     """The reference implementation; CTranslate2 weights are converted to a checkpoint once."""
 
     name = "openai-whisper"
+    parallel = 1  # torch already spreads one decode over the cores
 
     def __init__(self, source: ModelSource, device: str = "auto", threads: int = 0) -> None:
         try:

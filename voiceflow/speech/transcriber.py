@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -232,11 +233,17 @@ class SpeechModel:
         )
         labelled: list[tuple[Chunk, str, float]] = []
         segments: list[Segment] = []
-        with bar:
-            for chunk in chunks:
-                for part, lang, prob, found in self._decode_chunk(
-                    samples, chunk, forced, allowed, recheck_below, options
-                ):
+
+        def decode(chunk: Chunk) -> list[tuple[Chunk, str, float, list[Segment]]]:
+            return self._decode_chunk(samples, chunk, forced, allowed, recheck_below, options)
+
+        # Chunks are decoded independently (no conditioning on earlier text), so they may
+        # overlap in time; results are taken in order.
+        workers = min(self.engine.parallel, len(chunks))
+        with bar, ThreadPoolExecutor(max(1, workers)) as pool:
+            results = pool.map(decode, chunks) if workers > 1 else map(decode, chunks)
+            for chunk, parts in zip(chunks, results, strict=True):
+                for part, lang, prob, found in parts:
                     labelled.append((part, lang, prob))
                     kept = _keep(found, part, prob, options, len(segments))
                     segments.extend(kept)
