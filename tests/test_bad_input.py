@@ -349,6 +349,10 @@ CONFIG_CASES = {
         ONE_NODE.replace("{type: intent}", "{type: intent, timeout: 1e999}"),
         "timeout must be",
     ),
+    "config: negative memory limit": (
+        ONE_NODE.replace("{type: intent}", "{type: intent, memory_mb: -5}"),
+        "memory_mb must be > 0 MB",
+    ),
     "config: huge param": (
         ONE_NODE.replace(
             "{type: intent}", "{type: whisper, params: {beam_size: 10000000000000000000000}}"
@@ -495,6 +499,19 @@ class WrongType(voiceflow.Node):
         yield "a plain string"
 
 
+KEPT = []
+
+
+class Leak(voiceflow.Node):
+    type_name = "bad.leak"
+    accepts = (Transcript,)
+    emits = (Answer,)
+
+    async def process(self, msg, ctx):
+        KEPT.append(bytearray(b"x") * (40 << 20))  # 40 MB a message, never let go
+        yield Answer(text="kept")
+
+
 class Good(voiceflow.Node):
     type_name = "bad.good"
     accepts = (Transcript,)
@@ -506,7 +523,7 @@ class Good(voiceflow.Node):
 
 @voiceflow.hookimpl
 def register_nodes(register):
-    for cls in (RaiseInStart, RaiseInProcess, BlockInThread, WrongType, Good):
+    for cls in (RaiseInStart, RaiseInProcess, BlockInThread, WrongType, Leak, Good):
         register(cls)
 """
 # node -> what its Failure says
@@ -545,6 +562,33 @@ def test_misbehaving_plugins_through_the_api(tmp_path):
     assert set(by_node) == set(PLUGIN_CASES)
     for node, message in by_node.items():
         assert isinstance(message, Failure) and PLUGIN_CASES[node] in message.error, message
+
+
+def test_a_plugin_that_leaks_memory_is_stopped_and_the_rest_go_on(tmp_path):
+    from voiceflow.graph import load_graph
+    from voiceflow.messages import Answer, Failure
+    from voiceflow.runtime import rss_mb, run_graph
+    from voiceflow.testing import transcript
+
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "misbehaving.py").write_text(MISBEHAVING)
+    path = tmp_path / "g.yaml"
+    path.write_text(
+        "plugins: {paths: [plugins]}\n"
+        "nodes:\n  leak: {type: bad.leak, memory_mb: 100}\n  good: {type: bad.good}\n"
+        "routes:\n  - {from: input, to: [leak, good]}\n  - {from: [leak, good], to: output}\n"
+    )
+    before = rss_mb()
+    results = run_graph(load_graph(path), [transcript(f"message {i}") for i in range(10)])
+    leak = [r.message for r in results if r.node == "leak"]
+    good = [r.message for r in results if r.node == "good"]
+    assert good == [Answer(text=f"MESSAGE {i}") for i in range(10)]
+    # the first message is not counted; 3 more x 40 MB pass the 100 MB limit
+    assert leak[:4] == [Answer(text="kept")] * 4
+    assert all(isinstance(m, Failure) for m in leak[4:]) and len(leak) == 10
+    assert "leak stopped: the process grew by" in leak[4].error  # type: ignore[union-attr]
+    assert "memory_mb: 100" in leak[4].error  # type: ignore[union-attr]
+    assert rss_mb() - before < 300  # four messages' worth was kept, not ten
 
 
 def test_misbehaving_plugins_through_the_cli_end_on_time(tmp_path):

@@ -48,6 +48,10 @@ class NodeSpec:
     config: NodeConfig
     timeout: float | None
     line: int | None
+    # How much the process may grow while this node works, summed over its messages after
+    # the first (which may warm caches); past it the node is stopped: a leak in a plugin
+    # must not take a long listening session down with it.
+    memory_mb: float = 2048
 
 
 @dataclass(frozen=True)
@@ -280,7 +284,7 @@ def _parse_nodes(
                 )
             )
             continue
-        extra = set(spec) - {"type", "params", "timeout"}
+        extra = set(spec) - {"type", "params", "timeout", "memory_mb"}
         if extra:
             issues.append(Issue(line, f"node {name!r}: unknown key(s) {sorted(map(str, extra))}"))
         raw_params = spec.get("params") or {}
@@ -304,16 +308,21 @@ def _parse_nodes(
                     )
                 )
             continue
-        timeout = spec.get("timeout")
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
-        ):
-            issues.append(
-                Issue(_line(spec, "timeout"), f"node {name!r}: timeout must be > 0 seconds")
-            )
+        timeout, memory = spec.get("timeout"), spec.get("memory_mb", NodeSpec.memory_mb)
+        bad = [
+            Issue(_line(spec, key), f"node {name!r}: {key} must be > 0 {unit}")
+            for key, value, unit in (("timeout", timeout, "seconds"), ("memory_mb", memory, "MB"))
+            if value is not None and not _positive(value)
+        ]
+        if bad:
+            issues.extend(bad)
             continue
-        nodes[name] = NodeSpec(name, spec["type"], config, timeout, line)
+        nodes[name] = NodeSpec(name, spec["type"], config, timeout, line, memory)
     return nodes
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
 def _emits(name: str, nodes: dict[str, NodeSpec], registry: Registry) -> tuple[type, ...]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -42,7 +44,8 @@ class GraphRunner:
             name: Context(name, graph.path.parent, needs_english=self.english_after(name))
             for name in self.nodes
         }
-        self.start_errors: dict[str, str] = {}
+        self.unavailable: dict[str, str] = {}  # node -> why each of its messages fails
+        self._grown = {name: (0, 0.0) for name in self.nodes}  # messages, MB grown
         self._results: list[Result] = []
         self._queues: dict[str, asyncio.Queue[Message]] = {}
         self._workers: list[asyncio.Task[None]] = []
@@ -55,8 +58,8 @@ class GraphRunner:
             try:
                 await node.start(self.contexts[name])
             except Exception as e:  # a node that cannot start must not stop the others
-                self.start_errors[name] = f"{name} could not start: {e}"
-                log.warning("%s", self.start_errors[name])
+                self.unavailable[name] = f"{name} could not start: {e}"
+                log.warning("%s", self.unavailable[name])
         self._idle = asyncio.Event()
         self._idle.set()
         for name in self.nodes:
@@ -171,28 +174,20 @@ class GraphRunner:
         node, ctx = self.nodes[name], self.contexts[name]
         timeout = self.graph.nodes[name].timeout
         try:
-            if name in self.start_errors:
-                emit(Failure(name, self.start_errors[name], type(msg).__name__))
+            if name in self.unavailable:
+                emit(Failure(name, self.unavailable[name], type(msg).__name__))
                 return
             try:  # outside the timeout: a first load may legitimately take long
                 await node.ensure_loaded(ctx)
             except Exception as e:
                 emit(Failure(name, f"{name} could not start: {e}", type(msg).__name__))
                 return
-            async with asyncio.timeout(timeout):
-                async for out in node.process(msg, ctx):
-                    if not isinstance(out, (*node.emits, Failure)):
-                        declared = ", ".join(t.__name__ for t in node.emits) or "nothing"
-                        emit(
-                            Failure(
-                                name,
-                                f"{name} ({node.type_name}) emitted a {type(out).__name__}, "
-                                f"but declares it emits {declared}: a bug in its plugin",
-                                type(msg).__name__,
-                            )
-                        )
-                        return
-                    emit(out)
+            before = rss_mb()
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._relay(name, node, msg, emit)
+            finally:
+                self._account(name, rss_mb() - before)
         except TimeoutError:
             emit(Failure(name, f"timed out after {timeout:g} s", type(msg).__name__))
         except asyncio.CancelledError:
@@ -200,6 +195,53 @@ class GraphRunner:
         except Exception as e:
             log.debug("node %s failed", name, exc_info=True)
             emit(Failure(name, f"{type(e).__name__}: {e}", type(msg).__name__))
+
+    async def _relay(
+        self, name: str, node: Node, msg: Message, emit: Callable[[Message], None]
+    ) -> None:
+        async for out in node.process(msg, self.contexts[name]):
+            if not isinstance(out, (*node.emits, Failure)):
+                declared = ", ".join(t.__name__ for t in node.emits) or "nothing"
+                emit(
+                    Failure(
+                        name,
+                        f"{name} ({node.type_name}) emitted a {type(out).__name__}, "
+                        f"but declares it emits {declared}: a bug in its plugin",
+                        type(msg).__name__,
+                    )
+                )
+                return
+            emit(out)
+
+    def _account(self, name: str, grown_mb: float) -> None:
+        """Add what the process grew during a message of ``name`` (not its first, which may
+        fill caches) and stop the node once the sum passes its ``memory_mb``. Other nodes
+        working meanwhile blur one message's figure, not the sum over many."""
+        messages, total = self._grown[name]
+        if messages:
+            total += grown_mb
+        self._grown[name] = (messages + 1, total)
+        limit = self.graph.nodes[name].memory_mb
+        if total > limit and name not in self.unavailable:
+            self.unavailable[name] = (
+                f"{name} stopped: the process grew by {total:.0f} MB over {messages} of its "
+                f"messages (memory_mb: {limit:g}), a memory leak in its plugin?"
+            )
+            log.warning("%s", self.unavailable[name])
+
+
+def rss_mb() -> float:
+    """This process's resident memory (Linux); elsewhere its peak, which a leak also raises."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        try:
+            import resource
+        except ImportError:  # Windows: no measure, no limit
+            return 0.0
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 async def run_graph_async(
