@@ -26,4 +26,4 @@ test-quick: lint
 	$(BIN)/pytest -q -m "not slow"
 
 bench: setup   # every CPU benchmark in turn; each prints its table and saves bench/results/
-	for b in asr wer archive qa intents image listen memory server batch fuzz crash; do $(BIN)/python -m bench.$$b || exit 1; done
+	for b in asr peers wer archive qa intents image listen memory server batch fuzz crash; do $(BIN)/python -m bench.$$b || exit 1; done

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -35,10 +36,10 @@ from voiceflow.live import PARTIAL_EVERY_S, SegmenterOptions
 
 
 def replay(
-    audio: np.ndarray, args: Any, events: list[Any] | None = None
+    audio: np.ndarray, args: Any, on_event: Callable[[Any], None] | None = None
 ) -> tuple[Any, float, list[tuple[float, float]]]:
     """Listen to ``audio`` played in real time; the stats, the seconds the model was busy,
-    and (seconds, RSS MB) every 15 s. The listener's events go to ``events`` if given."""
+    and (seconds, RSS MB) every 15 s. The listener's events go to ``on_event`` if given."""
     from voiceflow.graph import load_graph
     from voiceflow.live import Capture, Listener, Segmenter
     from voiceflow.speech.transcriber import SpeechModel
@@ -66,7 +67,7 @@ def replay(
         graph,
         capture,
         segmenter,
-        events.append if events is not None else None,
+        on_event,
         partial_every=args.partial_every,
     )
     memory: list[tuple[float, float]] = []
@@ -203,11 +204,15 @@ def soak(args: Any) -> int:
     audio = np.concatenate(parts)[:total]
     speech_s = sum(len(x) for x in parts[::2]) / 16000
     start = time.monotonic()
-    events: list[Any] = []
-    stats, busy, memory = replay(audio, args, events)
     from voiceflow.live import Heard
 
-    heard = [(e.utterance.start, e.utterance.end) for e in events if isinstance(e, Heard)]
+    heard: list[tuple[float, float]] = []  # only the times: events hold every utterance's samples
+
+    def on_event(e: Any) -> None:
+        if isinstance(e, Heard):
+            heard.append((e.utterance.start, e.utterance.end))
+
+    stats, busy, memory = replay(audio, args, on_event)
     # a clip is dropped when no transcribed utterance overlaps it
     dropped = sum(not any(a < e and b > s for a, b in heard) for s, e in spans)
     wall = time.monotonic() - start
