@@ -59,29 +59,24 @@ def test_language_changes_are_tagged_per_segment(faster_base, data):
     assert "wasser" in normalize(german)
 
 
-def test_chunks_decoded_two_at_a_time_give_the_sequential_transcript(faster_base, data):
-    """faster-whisper decodes two chunks of a recording at once on a CPU; the transcript
-    is the one a decode at a time gives, in order, language by language."""
+def test_chunks_decoded_two_at_a_time_give_the_sequential_transcript(data):
+    """With --workers 2, faster-whisper decodes two chunks of a recording at once; the
+    transcript is the one a decode at a time gives, in order, language by language."""
+    from voiceflow.speech.transcriber import SpeechModel
+
+    model = SpeechModel("base", engine="faster-whisper", threads=2, workers=2)
     gap = np.zeros(3 * 16000, dtype=np.float32)  # pauses over 2 s end a chunk
     names = ["fleurs-en-001", "fleurs-de-001", "fleurs-es-001", "fleurs-fr-001"]
-    audio = np.concatenate(
-        [x for n in names for x in (load_audio(data / "fleurs" / f"{n}.ogg"), gap)]
-    )
-    assert faster_base.engine.parallel == 2
-    parallel = faster_base.transcribe(audio)
-    faster_base.engine.parallel = 1
-    try:
-        sequential = faster_base.transcribe(audio)
-    finally:
-        faster_base.engine.parallel = 2
+    clips = [load_audio(data / "fleurs" / f"{n}.ogg") for n in names]
+    audio = np.concatenate([x for clip in clips for x in (clip, gap)])
+    assert model.engine.parallel == 2
+    parallel = model.transcribe(audio)
+    model.engine.parallel = 1  # the same weights and threads, one chunk at a time
+    sequential = model.transcribe(audio)
     assert parallel == sequential
     languages = [s.language for s in parallel.segments]
-    assert [lang for i, lang in enumerate(languages) if lang not in languages[:i]] == [
-        "en",
-        "de",
-        "es",
-        "fr",
-    ]
+    firsts = [lang for i, lang in enumerate(languages) if lang not in languages[:i]]
+    assert firsts == ["en", "de", "es", "fr"]
 
 
 def test_allowed_languages_restrict_identification(faster_base, data):

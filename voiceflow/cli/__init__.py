@@ -73,6 +73,13 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--compute_type", default="auto", help="faster-whisper: int8, float32, float16")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: library default)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="faster-whisper: chunks of a recording decoded at once, each on --threads (2: "
+        "~15%% faster on long recordings with 2 cores, ~120 MB more)",
+    )
 
 
 def add_ray_args(p: argparse.ArgumentParser) -> None:
@@ -108,6 +115,7 @@ def model_args(args: argparse.Namespace) -> dict[str, Any]:
         "device": args.device,
         "compute_type": args.compute_type,
         "threads": args.threads,
+        "workers": args.workers,
     }
 
 

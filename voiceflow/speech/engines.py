@@ -100,6 +100,7 @@ class FasterWhisperEngine:
         device: str = "auto",
         compute_type: str = "auto",
         threads: int = 0,
+        workers: int = 1,
     ) -> None:
         if source.kind != "ct2":
             raise VoiceflowError(
@@ -123,10 +124,12 @@ class FasterWhisperEngine:
         path = source.path
         if device == "cpu" and compute_type in ("int8", "int8_float32"):
             path = _int8_copy(path)
-        # Two chunks at once: one decode alone leaves a core idle much of the time (small
-        # matrices, beam bookkeeping). Each keeps its --threads, so a lone utterance is as
-        # fast as before; --threads 1 means one core, and gets one decode.
-        self.parallel = 2 if device == "cpu" and threads != 1 and (os.cpu_count() or 1) > 1 else 1
+        # Chunks decoded at once: one decode alone leaves a core idle much of the time
+        # (small matrices, beam bookkeeping), but each worker holds its own buffers (~120 MB
+        # for base), so it is a choice, not the default. Each keeps its --threads.
+        if workers < 1:
+            raise VoiceflowError(f"workers must be at least 1, not {workers}")
+        self.parallel = workers
         self.model = WhisperModel(
             str(path),
             device=device,
@@ -342,6 +345,7 @@ def create_engine(
     device: str = "auto",
     compute_type: str = "auto",
     threads: int = 0,
+    workers: int = 1,
 ) -> SpeechEngine:
     threads = threads or int(os.environ.get("VOICEFLOW_THREADS", "0") or 0)
     if engine == "auto":
@@ -351,7 +355,7 @@ def create_engine(
             else "openai-whisper"
         )
     if engine == "faster-whisper":
-        return FasterWhisperEngine(source, device, compute_type, threads)
+        return FasterWhisperEngine(source, device, compute_type, threads, workers)
     if engine == "openai-whisper":
         return OpenAIWhisperEngine(source, device, threads)
     raise VoiceflowError(f"unknown engine {engine!r}: use auto, faster-whisper or openai-whisper")

@@ -81,10 +81,11 @@ class SpeechModel:
         threads: int = 0,
         vad: VadOptions | bool | None = True,
         level: bool = True,
+        workers: int = 1,
     ) -> None:
         self.source = resolve_model(model)
         self.engine: SpeechEngine = create_engine(
-            self.source, engine, device, compute_type, threads
+            self.source, engine, device, compute_type, threads, workers
         )
         self.level = level  # automatic gain before VAD and decoding
         self.vad = SileroVad(vad if isinstance(vad, VadOptions) else None) if vad else None
@@ -101,13 +102,16 @@ class SpeechModel:
         device: str = "auto",
         compute_type: str = "auto",
         threads: int = 0,
+        workers: int = 1,
     ) -> SpeechModel:
         """One model per set of settings in this process: every node, listener and request
         that asks for the same model gets the same weights in memory."""
-        key = (model, engine, device, compute_type, threads)
+        key = (model, engine, device, compute_type, threads, workers)
         with cls._shared_lock:
             if key not in cls._shared:
-                cls._shared[key] = cls(model, engine, device, compute_type, threads)
+                cls._shared[key] = cls(
+                    model, engine, device, compute_type, threads, workers=workers
+                )
             return cls._shared[key]
 
     def transcribe(
