@@ -452,7 +452,9 @@ def test_run_reports_each_bad_file_and_runs_the_good_ones(zoo, tmp_path):
 
 # -- plugins that misbehave: the run goes on, says which node and what, and ends ----------
 MISBEHAVING = """
+import asyncio
 import threading
+import time
 
 import voiceflow
 from voiceflow.messages import Answer, Transcript
@@ -512,6 +514,32 @@ class Leak(voiceflow.Node):
         yield Answer(text="kept")
 
 
+class BigLoad(voiceflow.Node):
+    type_name = "bad.bigload"
+    accepts = (Transcript,)
+    emits = (Answer,)
+
+    async def load(self, ctx):  # a 300 MB model, loaded slowly
+        def load():
+            time.sleep(0.3)
+            return bytearray(b"x") * (300 << 20)
+
+        self.model = await ctx.run_blocking(load)
+
+    async def process(self, msg, ctx):
+        yield Answer(text="big")
+
+
+class Slow(voiceflow.Node):
+    type_name = "bad.slow"
+    accepts = (Transcript,)
+    emits = (Answer,)
+
+    async def process(self, msg, ctx):
+        await asyncio.sleep(0.1)
+        yield Answer(text="slow")
+
+
 class Good(voiceflow.Node):
     type_name = "bad.good"
     accepts = (Transcript,)
@@ -523,7 +551,7 @@ class Good(voiceflow.Node):
 
 @voiceflow.hookimpl
 def register_nodes(register):
-    for cls in (RaiseInStart, RaiseInProcess, BlockInThread, WrongType, Leak, Good):
+    for cls in (RaiseInStart, RaiseInProcess, BlockInThread, WrongType, Leak, BigLoad, Slow, Good):
         register(cls)
 """
 # node -> what its Failure says
@@ -589,6 +617,27 @@ def test_a_plugin_that_leaks_memory_is_stopped_and_the_rest_go_on(tmp_path):
     assert "leak stopped: the process grew by" in leak[4].error  # type: ignore[union-attr]
     assert "memory_mb: 100" in leak[4].error  # type: ignore[union-attr]
     assert rss_mb() - before < 300  # four messages' worth was kept, not ten
+
+
+def test_a_model_loading_beside_a_node_is_not_counted_as_its_leak(tmp_path):
+    """A 300 MB load runs while another node (memory_mb: 100) works on its messages: the
+    growth is the load's, and the other node is not stopped."""
+    from voiceflow.graph import load_graph
+    from voiceflow.messages import Answer
+    from voiceflow.runtime import run_graph
+    from voiceflow.testing import transcript
+
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "misbehaving.py").write_text(MISBEHAVING)
+    path = tmp_path / "g.yaml"
+    path.write_text(
+        "plugins: {paths: [plugins]}\n"
+        "nodes:\n  slow: {type: bad.slow, memory_mb: 100}\n  big: {type: bad.bigload}\n"
+        "routes:\n  - {from: input, to: [slow, big]}\n  - {from: [slow, big], to: output}\n"
+    )
+    results = run_graph(load_graph(path), [transcript(f"message {i}") for i in range(6)])
+    assert [r.message for r in results if r.node == "slow"] == [Answer(text="slow")] * 6
+    assert [r.message for r in results if r.node == "big"] == [Answer(text="big")] * 6
 
 
 def test_misbehaving_plugins_through_the_cli_end_on_time(tmp_path):

@@ -46,6 +46,10 @@ class GraphRunner:
         }
         self.unavailable: dict[str, str] = {}  # node -> why each of its messages fails
         self._grown = {name: (0, 0.0) for name in self.nodes}  # messages, MB grown
+        # Loads and first messages fill memory for good (models, caches); while one runs,
+        # no other node's growth is counted, or a model loading beside it would be blamed.
+        self._warming = 0
+        self._warm_epoch = 0
         self._results: list[Result] = []
         self._queues: dict[str, asyncio.Queue[Message]] = {}
         self._workers: list[asyncio.Task[None]] = []
@@ -94,10 +98,15 @@ class GraphRunner:
         """Load these nodes' models now (all nodes when none are named), concurrently;
         returns the errors by node. A failed node still answers messages with a Failure."""
         chosen = names or tuple(self.nodes)
-        results = await asyncio.gather(
-            *(self.nodes[n].ensure_loaded(self.contexts[n]) for n in chosen),
-            return_exceptions=True,
-        )
+        self._warming += 1
+        self._warm_epoch += 1
+        try:
+            results = await asyncio.gather(
+                *(self.nodes[n].ensure_loaded(self.contexts[n]) for n in chosen),
+                return_exceptions=True,
+            )
+        finally:
+            self._warming -= 1
         return {n: str(r) for n, r in zip(chosen, results, strict=True) if r is not None}
 
     async def stop(self) -> None:
@@ -177,17 +186,22 @@ class GraphRunner:
             if name in self.unavailable:
                 emit(Failure(name, self.unavailable[name], type(msg).__name__))
                 return
-            try:  # outside the timeout: a first load may legitimately take long
-                await node.ensure_loaded(ctx)
-            except Exception as e:
-                emit(Failure(name, f"{name} could not start: {e}", type(msg).__name__))
-                return
-            before = rss_mb()
+            first = self._grown[name][0] == 0
+            if first:
+                self._warming += 1
+                self._warm_epoch += 1
+            calm, epoch, before = self._warming == 0, self._warm_epoch, rss_mb()
             try:
+                try:  # outside the timeout: a first load may legitimately take long
+                    await node.ensure_loaded(ctx)
+                except Exception as e:
+                    emit(Failure(name, f"{name} could not start: {e}", type(msg).__name__))
+                    return
                 async with asyncio.timeout(timeout):
                     await self._relay(name, node, msg, emit)
             finally:
-                self._account(name, rss_mb() - before)
+                self._warming -= first
+                self._account(name, rss_mb() - before, calm and epoch == self._warm_epoch)
         except TimeoutError:
             emit(Failure(name, f"timed out after {timeout:g} s", type(msg).__name__))
         except asyncio.CancelledError:
@@ -213,13 +227,12 @@ class GraphRunner:
                 return
             emit(out)
 
-    def _account(self, name: str, grown_mb: float) -> None:
-        """Add what the process grew during a message of ``name`` (not its first, which may
-        fill caches) and stop the node once the sum passes its ``memory_mb``. Other nodes
-        working meanwhile blur one message's figure, not the sum over many."""
+    def _account(self, name: str, grown_mb: float, counted: bool) -> None:
+        """Add what the process grew during a message of ``name`` (``counted``: no load or
+        first message ran meanwhile) and stop the node once the sum passes its
+        ``memory_mb``. Other nodes' messages blur one figure, not the sum over many."""
         messages, total = self._grown[name]
-        if messages:
-            total += grown_mb
+        total += grown_mb if counted else 0.0
         self._grown[name] = (messages + 1, total)
         limit = self.graph.nodes[name].memory_mb
         if total > limit and name not in self.unavailable:
