@@ -12,6 +12,17 @@ from voiceflow.speech.audio import expand_inputs, load_audio
 from voiceflow.speech.vad import SileroStream, SileroVad, VadOptions, _active_ranges, speech_regions
 
 
+def silero_options(o: VadOptions) -> dict[str, float]:
+    """``o`` as silero-vad's own keyword arguments."""
+    return {
+        "threshold": o.threshold,
+        "min_speech_duration_ms": o.min_speech_ms,
+        "min_silence_duration_ms": o.min_silence_ms,
+        "speech_pad_ms": o.speech_pad_ms,
+        "max_speech_duration_s": o.max_speech_s,
+    }
+
+
 def silero_torch_regions(audio: np.ndarray, o: VadOptions) -> list[tuple[int, int]]:
     """What voiceflow's VAD answered before: silero-vad's TorchScript model and rules."""
     import torch
@@ -22,15 +33,7 @@ def silero_torch_regions(audio: np.ndarray, o: VadOptions) -> list[tuple[int, in
     for a, b in _active_ranges(audio, o.energy_floor_db):
         model.reset_states()
         with torch.inference_mode():
-            stamps = get_speech_timestamps(
-                torch.from_numpy(audio[a:b]),
-                model,
-                threshold=o.threshold,
-                min_speech_duration_ms=o.min_speech_ms,
-                min_silence_duration_ms=o.min_silence_ms,
-                speech_pad_ms=o.speech_pad_ms,
-                max_speech_duration_s=o.max_speech_s,
-            )
+            stamps = get_speech_timestamps(torch.from_numpy(audio[a:b]), model, **silero_options(o))
         out += [(a + s["start"], a + s["end"]) for s in stamps]
     return out
 
@@ -72,15 +75,7 @@ def test_region_rules_match_silero_on_random_probabilities(max_speech_s):
         while len(probs) < 2000:  # runs of one value: speech, pauses, flicker
             probs += [float(rng.random())] * int(rng.integers(1, 60))
         n = len(probs) * 512 - int(rng.integers(0, 512))
-        ref = get_speech_timestamps_from_probs(
-            probs,
-            threshold=o.threshold,
-            min_speech_duration_ms=o.min_speech_ms,
-            max_speech_duration_s=o.max_speech_s,
-            min_silence_duration_ms=o.min_silence_ms,
-            speech_pad_ms=o.speech_pad_ms,
-            audio_length_samples=n,
-        )
+        ref = get_speech_timestamps_from_probs(probs, audio_length_samples=n, **silero_options(o))
         assert speech_regions(probs, n, o) == [(s["start"], s["end"]) for s in ref]
 
 
