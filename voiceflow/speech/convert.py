@@ -94,6 +94,10 @@ def quantize_ct2(src: Path, dst: Path) -> None:
         data = text.encode() + b"\0"
         return struct.pack("<H", len(data)) + data
 
+    for extra in src.iterdir():  # config, tokenizer, vocabulary: before model.bin, whose
+        # presence tells another process the copy is complete
+        if extra.is_file() and extra.suffix in (".json", ".txt") and extra.name != "joined.json":
+            atomic_write(dst / extra.name, extra.read_bytes())
     with atomic_path(dst / "model.bin") as tmp, open(tmp, "wb") as f:
         f.write(struct.pack("<I", 6) + string(spec) + struct.pack("<II", revision, len(out)))
         for name, value in out.items():
@@ -103,9 +107,6 @@ def quantize_ct2(src: Path, dst: Path) -> None:
         f.write(struct.pack("<I", len(aliases)))
         for alias, target in aliases:
             f.write(string(alias) + string(target))
-    for extra in src.iterdir():  # config, tokenizer, vocabulary, preprocessor settings
-        if extra.is_file() and extra.suffix in (".json", ".txt") and extra.name != "joined.json":
-            atomic_write(dst / extra.name, extra.read_bytes())
 
 
 def int8_model(ct2_dir: Path, cache: Path) -> Path:
