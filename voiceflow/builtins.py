@@ -131,6 +131,9 @@ class IntentNode(Node):
         path = ctx.base_dir / self.config.table if self.config.table else DEFAULT_TABLE
         self.recognizer = IntentRecognizer.from_file(path)
 
+    async def load(self, ctx: Context) -> None:
+        await ctx.run_blocking(self.recognizer.warm)
+
     async def process(self, msg: Message, ctx: Context) -> AsyncIterator[Message]:
         assert isinstance(msg, Transcript)
         # in a worker thread: matching by meaning embeds the text (and loads the embedder once)

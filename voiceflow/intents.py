@@ -13,6 +13,7 @@ its examples than anything ordinary: a false action is worse than a missed one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -214,6 +215,12 @@ class IntentRecognizer:
         if original is not None:
             args = {**args, **{f"{k}_original": original for k in args}}
         return IntentMatch(intent, args)
+
+    def warm(self) -> None:
+        """Load the embedder and embed the examples now, not on the first utterance."""
+        if self.understands_meaning:
+            with contextlib.suppress(VoiceflowError):  # no embedder installed: patterns only
+                self._example_vectors()
 
     def _example_vectors(self) -> dict[str, np.ndarray]:
         with self._lock:

@@ -204,6 +204,11 @@ class Listener:
         async with GraphRunner(self.graph, lambda r: self.on_event(Acted(r))) as runner:
             try:
                 self.speech = await runner.speech_node()
+                # The nodes every utterance reaches next load now, not during the first
+                # words (the intent embedder's imports would starve transcription).
+                after = {r.target for r in runner.graph.successors(self.speech.name)}
+                if after & set(runner.nodes):
+                    await runner.warm(*sorted(after & set(runner.nodes)))
                 if not self.english:
                     self._needs_english = runner.english_after(INPUT)
                 if not self.capture.started:
