@@ -206,9 +206,9 @@ class Listener:
                 self.speech = await runner.speech_node()
                 # The nodes every utterance reaches next load now, not during the first
                 # words (the intent embedder's imports would starve transcription).
-                after = {r.target for r in runner.graph.successors(self.speech.name)}
-                if after & set(runner.nodes):
-                    await runner.warm(*sorted(after & set(runner.nodes)))
+                routed = {r.target for r in runner.graph.successors(self.speech.name)}
+                if after := sorted(routed & set(runner.nodes)):
+                    await runner.warm(*after)
                 if not self.english:
                     self._needs_english = runner.english_after(INPUT)
                 if not self.capture.started:
