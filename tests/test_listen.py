@@ -179,6 +179,11 @@ def test_commands_through_the_capture_path_with_one_model(data, tmp_path, espeak
     assert transcripts[1].translation is None and delivered[1].translation
     assert delivered[2].translation and delivered[0].translation is None
     assert delivered[2].translation != delivered[2].text
+    # the session keeps what was said, not the audio: hours of listening stay small
+    assert all(h.utterance.samples.size == 0 for h in listener.delivered)
+    assert [h.utterance.end for h in listener.delivered] == [
+        e.utterance.end for e in events if isinstance(e, Heard)
+    ]
 
 
 @pytest.mark.slow

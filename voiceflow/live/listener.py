@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+import numpy as np
+
 from voiceflow.builtins import WhisperNode
 from voiceflow.errors import VoiceflowError
 from voiceflow.graph import INPUT, OUTPUT, Graph
@@ -35,6 +37,8 @@ from voiceflow.messages import Transcript
 from voiceflow.runtime import GraphRunner, Result
 from voiceflow.speech.audio import SAMPLE_RATE
 from voiceflow.text import normalize
+
+_NO_SAMPLES = np.zeros(0, dtype=np.float32)
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +195,9 @@ class Listener:
         self._deliveries: asyncio.Queue[_Delivery | None] = asyncio.Queue()
         # transcripts on their way into the graph: a slow graph never holds back dictation
         self._actions: asyncio.Queue[tuple[Utterance, Transcript] | None] = asyncio.Queue()
-        self.delivered: list[Heard] = []  # what reached dictation and the graph, in order
+        # what reached dictation and the graph, in order, without the audio: an hour of
+        # listening would otherwise hold every utterance's samples (~0.5 MB each)
+        self.delivered: list[Heard] = []
         self._needs_english: Callable[[Transcript], bool] = lambda t: english
 
     def set_talking(self, talking: bool) -> None:
@@ -397,7 +403,7 @@ class Listener:
                 if delivery.english is not None:
                     t = await delivery.english
                 t = _on_timeline(t, u.start)
-                self.delivered.append(Heard(u, t))
+                self.delivered.append(Heard(replace(u, samples=_NO_SAMPLES), t))
                 if self.dictation is not None:
                     self.dictation.write(t, u.start, u.end)
                 self._actions.put_nowait((u, t))
