@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from bench.fuzz import BOMB, CONTAINERS, Worker
-from tests.conftest import run_cli
+from tests.conftest import ROOT, VOICEFLOW, run_cli
 from voiceflow.errors import AudioError
 from voiceflow.speech.audio import load_audio
 
@@ -448,6 +448,34 @@ def test_run_reports_each_bad_file_and_runs_the_good_ones(zoo, tmp_path):
             assert not named and f"{zoo[case]}:\n" in r.stdout, (case, r.stdout)
     assert len(errors) == sum(isinstance(v, str) for v in AUDIO_CASES.values())
     assert time.perf_counter() - start < 60
+
+
+@pytest.mark.slow
+def test_an_unreadable_file_is_one_error_and_the_rest_complete(data, tmp_path):
+    locked = tmp_path / "locked.flac"
+    shutil.copy(data / "jfk.flac", locked)
+    locked.chmod(0)
+    # root reads anything: run it without the capabilities that override file permissions
+    prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+    config = tmp_path / "g.yaml"
+    config.write_text(ONE_NODE)
+    out = tmp_path / "out"
+    for argv in (
+        ["transcribe", str(locked), str(data / COMMAND), "-o", str(out), "-f", "txt"],
+        ["run", str(config), str(locked), str(data / COMMAND)],
+    ):
+        r = subprocess.run(
+            [*(prefix if os.geteuid() == 0 else []), *VOICEFLOW, *argv],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=ROOT,
+        )
+        _one_line_error(r, str(locked), "Permission denied")
+        assert len([x for x in r.stderr.splitlines() if x.startswith("error: ")]) == 1, r.stderr
+        assert f"{data / COMMAND}:" in r.stdout or argv[0] == "transcribe", r.stdout
+    assert "living room light" in (out / "living_room_light_en.txt").read_text().lower()
+    assert locked.read_bytes() == (data / "jfk.flac").read_bytes()  # untouched
 
 
 # -- plugins that misbehave: the run goes on, says which node and what, and ends ----------

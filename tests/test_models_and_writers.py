@@ -83,7 +83,7 @@ def test_chunks_fit_one_window_and_break_at_long_pauses():
         (21 * sr, 40 * sr),
         (41 * sr, 52 * sr),
     ]
-    chunks = make_chunks(regions)
+    chunks = list(make_chunks(regions))
     assert [(c.start // sr, c.end // sr) for c in chunks] == [(0, 12), (15, 40), (41, 52)]
     assert all(c.end - c.start <= 30 * sr for c in chunks)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -153,3 +155,65 @@ def test_a_gpu_without_ctranslate2s_cuda_libraries_is_one_clear_error(faster_bas
     monkeypatch.setattr(faster_base.engine.model, "encode", missing)
     with pytest.raises(VoiceflowError, match="--engine openai-whisper"):
         faster_base.transcribe(np.zeros(16000, dtype=np.float32) + 0.1, vad=False)
+
+
+def test_a_short_clip_is_encoded_over_its_minimum_window(faster_base, data, monkeypatch):
+    """Short speech: 20 s of encoder input by default, 10 s for a quick look (partial text),
+    and the quick look still hears the command."""
+    widths = []
+    encode = faster_base.engine.model.encode
+    monkeypatch.setattr(
+        faster_base.engine.model, "encode", lambda x: widths.append(x.shape[-1]) or encode(x)
+    )
+    clip = load_audio(data / "commands" / "living_room_light_en.wav")  # 2.4 s
+    full = faster_base.transcribe(clip, vad=False, language="en")
+    quick = faster_base.transcribe(clip, vad=False, language="en", beam_size=1, min_window_s=10)
+    assert widths == [2000, 1000]
+    assert "living room light" in normalize(full.text)
+    assert normalize(quick.text) == normalize(full.text)
+
+
+def test_voice_activity_runs_ahead_while_chunks_decode(faster_base, data, monkeypatch):
+    """The model decodes the first chunk while voice activity still looks at the rest;
+    the transcript is the same as in sequence, and a failure there is the caller's."""
+    from voiceflow.speech import vad
+
+    clips = [data / "fleurs" / f"fleurs-{n}.ogg" for n in ("en-001", "de-001", "en-002")]
+    gap = np.zeros(3 * 16000, dtype=np.float32)  # over 2 s: three chunks
+    audio = np.concatenate([x for c in clips for x in (load_audio(c), gap)])
+    before = faster_base.transcribe(audio)
+    events = []
+    frame, regions = vad.SileroStream.__call__, vad.SileroVad.regions
+    decode = faster_base._decode_chunk
+
+    def slow_frame(self, x):
+        time.sleep(0.001)  # a slower computer's VAD: still well ahead of the model
+        return frame(self, x)
+
+    def noted_regions(self, samples):
+        for r in regions(self, samples):
+            events.append("region")
+            yield r
+
+    def noted_decode(*args, **kwargs):
+        events.append("decoding")
+        try:
+            return decode(*args, **kwargs)
+        finally:
+            events.append("decoded")
+
+    monkeypatch.setattr(vad.SileroStream, "__call__", slow_frame)
+    monkeypatch.setattr(vad.SileroVad, "regions", noted_regions)
+    monkeypatch.setattr(faster_base, "_decode_chunk", noted_decode)
+    after = faster_base.transcribe(audio)
+    assert "region" in events[events.index("decoding") : events.index("decoded")]
+    languages = [s.language for s in after.segments]
+    runs = [x for i, x in enumerate(languages) if i == 0 or x != languages[i - 1]]
+    assert after == before and runs == ["en", "de", "en"]
+
+    def broken(self, x):
+        raise VoiceflowError("the VAD model is missing")
+
+    monkeypatch.setattr(vad.SileroStream, "__call__", broken)
+    with pytest.raises(VoiceflowError, match="VAD model is missing"):
+        faster_base.transcribe(audio)

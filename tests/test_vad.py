@@ -43,7 +43,7 @@ def test_regions_match_silero_torch_on_every_reference_clip(data):
     assert len(clips) >= 28
     long = np.concatenate([load_audio(c) for c in clips])  # over 29 s: cut at pauses
     for name, audio in [(c.name, load_audio(c)) for c in clips] + [("all", long)]:
-        ours = SileroVad().regions(audio)
+        ours = list(SileroVad().regions(audio))
         assert ours, name
         assert ours == silero_torch_regions(audio, VadOptions()), name
 
@@ -59,7 +59,7 @@ def test_frame_probabilities_match_silero_torch(data):
             float(model(torch.from_numpy(f), 16000))
             for f in audio[: len(audio) // 512 * 512].reshape(-1, 512)
         ]
-    ours = SileroStream().probabilities(audio)[: len(ref)]
+    ours = list(SileroStream().probabilities(audio))[: len(ref)]
     assert np.abs(np.array(ours) - np.array(ref)).max() < 1e-3
     assert sum(p >= 0.5 for p in ours) > len(ours) / 2  # JFK speaks most of the clip
 
@@ -76,7 +76,7 @@ def test_region_rules_match_silero_on_random_probabilities(max_speech_s):
             probs += [float(rng.random())] * int(rng.integers(1, 60))
         n = len(probs) * 512 - int(rng.integers(0, 512))
         ref = get_speech_timestamps_from_probs(probs, audio_length_samples=n, **silero_options(o))
-        assert speech_regions(probs, n, o) == [(s["start"], s["end"]) for s in ref]
+        assert list(speech_regions(probs, n, o)) == [(s["start"], s["end"]) for s in ref]
 
 
 def test_transcribe_command_imports_no_torch(data, tmp_path):

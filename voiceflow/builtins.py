@@ -80,8 +80,9 @@ class WhisperNode(Node):
         utterance.
 
         ``quick``: a look at speech in progress (greedy, no translation, no word times, no
-        temperature fallback). ``vad`` overrides the node's voice activity setting (live
-        utterances are already cut); ``options`` go to ``SpeechModel.transcribe``.
+        temperature fallback, a 10 s encoder input for short speech instead of 20 s). ``vad``
+        overrides the node's voice activity setting (live utterances are already cut);
+        ``options`` go to ``SpeechModel.transcribe``.
         """
         assert self.model is not None, "load() first"
         c = self.config
@@ -96,7 +97,7 @@ class WhisperNode(Node):
             "vad": c.vad if vad is None else vad,
         }
         if quick:
-            settings.update(beam_size=1, word_timestamps=False, temperature=0.0)
+            settings.update(beam_size=1, word_timestamps=False, temperature=0.0, min_window_s=10.0)
         t = self.model.transcribe(samples, **{**settings, **options})
         if (
             not quick

@@ -23,10 +23,9 @@ from voiceflow.speech.models import ModelSource, cache_dir
 log = logging.getLogger(__name__)
 
 # A clip shorter than Whisper's 30 s window is encoded over its length plus this margin, and
-# at least FIT_MIN_FRAMES (100 frames a second); see FasterWhisperEngine._encode_fitted. Shorter
-# encodings (10 s) were faster still but changed words in short commands.
+# at least DecodeOptions.min_window_s; see FasterWhisperEngine._encode_fitted.
 FIT_MARGIN_FRAMES = 300
-FIT_MIN_FRAMES = 2000
+_PROBE = np.zeros(1600, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -42,6 +41,9 @@ class DecodeOptions:
     compression_ratio_threshold: float | None = 2.4
     # Conditioning on earlier text lets one hallucination seed the next: off by default.
     condition_on_previous_text: bool = False
+    # The shortest encoder input for a short clip (faster-whisper): 10 s encodes twice as
+    # fast as 20 s but changed words in short commands, so it is for partial text only.
+    min_window_s: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -140,11 +142,11 @@ class FasterWhisperEngine:
         )
 
     def language_probs(self, audio: np.ndarray) -> dict[str, float]:
-        return self._language_scores(self._encode(audio)[1])
+        return self._language_scores(self._encode(audio, DecodeOptions.min_window_s)[1])
 
-    def _encode(self, audio: np.ndarray) -> tuple[np.ndarray, Any]:
+    def _encode(self, audio: np.ndarray, min_window_s: float) -> tuple[np.ndarray, Any]:
         try:
-            return self._encode_fitted(audio)
+            return self._encode_fitted(audio, min_window_s)
         except RuntimeError as e:
             if "libcublas" in str(e) or "libcudnn" in str(e):
                 # CTranslate2's wheels are built against CUDA 12; a CUDA 13 machine lacks them
@@ -155,14 +157,14 @@ class FasterWhisperEngine:
                 ) from None
             raise
 
-    def _encode_fitted(self, audio: np.ndarray) -> tuple[np.ndarray, Any]:
+    def _encode_fitted(self, audio: np.ndarray, min_window_s: float) -> tuple[np.ndarray, Any]:
         """Log-mel features of the clip and the encoding of its first window.
 
         A clip shorter than the window is encoded over its own length plus a margin, at
-        least 20 s (``fit_window``), rather than padded to 30 s: the encoder's cost grows
-        faster than linearly with its input, so short utterances encode over twice as
-        fast, with the same word error and language ID on the reference clips
-        (docs/benchmarks.md).
+        least ``min_window_s`` (``fit_window``), rather than padded to 30 s: the encoder's
+        cost grows faster than linearly with its input, so short utterances encode over
+        twice as fast, with the same word error and language ID on the reference clips at
+        20 s (docs/benchmarks.md).
         """
         from faster_whisper.audio import pad_or_trim
 
@@ -171,7 +173,7 @@ class FasterWhisperEngine:
         if not self.fit_window:
             return features, self.model.encode(pad_or_trim(features[:, :window]))
         fitted = -(-(features.shape[-1] + FIT_MARGIN_FRAMES) // 100) * 100
-        frames = min(window, max(FIT_MIN_FRAMES, fitted))
+        frames = min(window, max(int(min_window_s * 100), fitted))  # 100 frames a second
         padded = pad_or_trim(features[:, :window], frames)
         # Pad with the log-mel of silence, as Whisper saw in training (openai-whisper pads
         # the audio with zeros), not with 0.0: short inputs are sensitive to it.
@@ -183,15 +185,17 @@ class FasterWhisperEngine:
 
     def decode(self, audio: np.ndarray, language: str | None, options: DecodeOptions) -> Decoding:
         o = options
-        # transcribe() validates and assembles the options; its generator is not started yet.
-        segments, info = self.model.transcribe(audio, language=language or "en", **_kwargs(o))
         lang, probs = language or "en", {language or "en": 1.0}
         try:
+            # transcribe() validates and assembles the options; given a moment of silence it
+            # costs nothing (its generator is not started): the clip's features come from
+            # _encode, computed once.
+            _, info = self.model.transcribe(_PROBE, language=lang, **_kwargs(o))
             # Detection and decoding share one encoder pass (faster-whisper alone would
             # encode the first window twice), and that pass is fitted to the clip.
             from faster_whisper.tokenizer import Tokenizer
 
-            features, encoded = self._encode(audio)
+            features, encoded = self._encode(audio, o.min_window_s)
             if language is None and self.multilingual:
                 probs = self._language_scores(encoded)
                 lang = max(probs, key=lambda k: probs[k])
@@ -206,7 +210,7 @@ class FasterWhisperEngine:
             if language is None and self.multilingual:
                 _, info = self.model.transcribe(audio, language=None, vad_filter=False)
                 lang, probs = info.language, dict(info.all_language_probs or ())
-                segments, _ = self.model.transcribe(audio, language=lang, **_kwargs(o))
+            segments, _ = self.model.transcribe(audio, language=lang, **_kwargs(o))
 
         def collect() -> list[Segment]:
             return [

@@ -8,12 +8,13 @@ decode each chunk -> filter hallucinations -> one Transcript.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from voiceflow.speech.vad import SileroVad, VadOptions
 log = logging.getLogger(__name__)
 
 WINDOW_S = 30.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,24 +40,55 @@ class Chunk:
 
 
 def make_chunks(
-    regions: Sequence[tuple[int, int]], max_len_s: float = WINDOW_S, max_gap_s: float = 2.0
-) -> list[Chunk]:
-    """Group speech regions into chunks that fit one window, breaking at long pauses.
+    regions: Iterable[tuple[int, int]], max_len_s: float = WINDOW_S, max_gap_s: float = 2.0
+) -> Iterator[Chunk]:
+    """Group speech regions into chunks that fit one window, breaking at long pauses; each
+    chunk comes out as soon as the region after it (or the end) closes it.
 
     Long pauses are where a speaker or a language changes and where Whisper invents text,
     so they never sit inside a chunk.
     """
     max_len, max_gap = int(max_len_s * SAMPLE_RATE), int(max_gap_s * SAMPLE_RATE)
-    chunks: list[Chunk] = []
     group: list[tuple[int, int]] = []
     for start, end in regions:
         if group and (start - group[-1][1] > max_gap or end - group[0][0] > max_len):
-            chunks.append(Chunk(group[0][0], group[-1][1], tuple(group)))
+            yield Chunk(group[0][0], group[-1][1], tuple(group))
             group = []
         group.append((start, end))
     if group:
-        chunks.append(Chunk(group[0][0], group[-1][1], tuple(group)))
-    return chunks
+        yield Chunk(group[0][0], group[-1][1], tuple(group))
+
+
+def _in_background(items: Iterator[T]) -> Iterator[T]:
+    """``items``, computed ahead by a thread of their own (started now) while the caller
+    works on the ones it has; the thread stops early when the caller stops taking them."""
+    found: queue.Queue[tuple[bool, Any]] = queue.Queue()
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                found.put((True, item))
+            found.put((False, None))
+        except BaseException as e:  # the caller raises it
+            found.put((False, e))
+
+    def take() -> Iterator[T]:
+        try:
+            while True:
+                more, item = found.get()
+                if not more:
+                    if item is not None:
+                        raise item
+                    return
+                yield item
+        finally:
+            stop.set()
+
+    threading.Thread(target=run, name="voice-activity", daemon=True).start()
+    return take()
 
 
 def pick_language(probs: dict[str, float], allowed: Sequence[str] | None) -> tuple[str, float]:
@@ -132,6 +165,7 @@ class SpeechModel:
         log_prob_threshold: float | None = -1.0,
         compression_ratio_threshold: float | None = 2.4,
         condition_on_previous_text: bool = False,
+        min_window_s: float = DecodeOptions.min_window_s,
         language_recheck_below: float = 0.8,
         progress: bool = False,
         vad: bool = True,
@@ -142,8 +176,9 @@ class SpeechModel:
         ``languages`` restricts language identification to a set (short utterances make it
         unreliable); ``translate`` also fills ``Transcript.translation`` with English for
         speech that is not English; ``vad=False`` skips voice activity detection for audio
-        that is already one stretch of speech; ``on_segment`` is called with each segment
-        as soon as it is decoded (streaming).
+        that is already one stretch of speech; ``min_window_s``: the shortest encoder input
+        for a short clip (faster-whisper; less is faster and less accurate); ``on_segment``
+        is called with each segment as soon as it is decoded (streaming).
         """
         if task not in ("transcribe", "translate"):
             raise VoiceflowError(f"unknown task {task!r}: use transcribe or translate")
@@ -171,13 +206,17 @@ class SpeechModel:
             log_prob_threshold=log_prob_threshold,
             compression_ratio_threshold=compression_ratio_threshold,
             condition_on_previous_text=condition_on_previous_text,
+            min_window_s=min_window_s,
         )
         if self.level:
             samples = level_speech(samples, out=samples if owned else None)
+        chunks: Iterator[Chunk]
         if self.vad is not None and vad:
-            chunks = make_chunks(self.vad.regions(samples))
+            # Voice activity runs ahead in a thread (no lock: it needs no model) while the
+            # model decodes the chunks already found; decoding leaves part of a core idle.
+            chunks = _in_background(make_chunks(self.vad.regions(samples)))
         else:
-            chunks = [Chunk(0, len(samples), ((0, len(samples)),))] if len(samples) else []
+            chunks = iter([Chunk(0, len(samples), ((0, len(samples)),))] if len(samples) else [])
 
         with self._lock:
             labelled, segments = self._recognise(
@@ -215,7 +254,7 @@ class SpeechModel:
     def _recognise(
         self,
         samples: np.ndarray,
-        chunks: list[Chunk],
+        chunks: Iterator[Chunk],
         forced: str | None,
         allowed: Sequence[str] | None,
         recheck_below: float,
@@ -227,7 +266,7 @@ class SpeechModel:
         """Identify each chunk's language and decode it; returns the labels and segments."""
         from tqdm import tqdm
 
-        total = sum(c.end - c.start for c in chunks) / SAMPLE_RATE
+        total = len(samples) / SAMPLE_RATE
         bar = tqdm(
             total=round(total, 1),
             unit="s",
@@ -238,15 +277,16 @@ class SpeechModel:
         labelled: list[tuple[Chunk, str, float]] = []
         segments: list[Segment] = []
 
-        def decode(chunk: Chunk) -> list[tuple[Chunk, str, float, list[Segment]]]:
-            return self._decode_chunk(samples, chunk, forced, allowed, recheck_below, options)
+        def decode(chunk: Chunk) -> tuple[Chunk, list[tuple[Chunk, str, float, list[Segment]]]]:
+            return chunk, self._decode_chunk(
+                samples, chunk, forced, allowed, recheck_below, options
+            )
 
         # Chunks are decoded independently (no conditioning on earlier text), so they may
         # overlap in time; results are taken in order.
-        workers = min(self.engine.parallel, len(chunks))
-        with bar, ThreadPoolExecutor(max(1, workers)) as pool:
-            results = pool.map(decode, chunks) if workers > 1 else map(decode, chunks)
-            for chunk, parts in zip(chunks, results, strict=True):
+        workers = self.engine.parallel
+        with bar, ThreadPoolExecutor(workers) as pool:
+            for chunk, parts in pool.map(decode, chunks) if workers > 1 else map(decode, chunks):
                 for part, lang, prob, found in parts:
                     labelled.append((part, lang, prob))
                     kept = _keep(found, part, prob, options, len(segments))
@@ -254,7 +294,8 @@ class SpeechModel:
                     if on_segment is not None:
                         for segment in kept:
                             on_segment(segment)
-                bar.update(round((chunk.end - chunk.start) / SAMPLE_RATE, 1))
+                bar.update(round(chunk.end / SAMPLE_RATE - bar.n, 1))  # the recording heard so far
+            bar.update(bar.total - bar.n)
         return labelled, segments
 
     def _decode_chunk(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,11 +85,11 @@ class SileroStream:
         self._context = x[:, -CONTEXT:]
         return float(out[0, 0])
 
-    def probabilities(self, audio: np.ndarray) -> list[float]:
+    def probabilities(self, audio: np.ndarray) -> Iterator[float]:
         """One probability a frame, from a fresh state; the last frame is padded with zeros."""
         self.reset()
         padded = np.pad(audio.astype(np.float32, copy=False), (0, -len(audio) % FRAME))
-        return [self(frame) for frame in padded.reshape(-1, FRAME)]
+        return (self(frame) for frame in padded.reshape(-1, FRAME))
 
 
 class SileroVad:
@@ -97,22 +98,46 @@ class SileroVad:
     def __init__(self, options: VadOptions | None = None) -> None:
         self.options = options or VadOptions()
 
-    def regions(self, audio: np.ndarray) -> list[tuple[int, int]]:
-        """Speech regions as ``(start, end)`` sample indices, sorted and disjoint."""
-        out: list[tuple[int, int]] = []
+    def regions(self, audio: np.ndarray) -> Iterator[tuple[int, int]]:
+        """Speech regions as ``(start, end)`` sample indices, sorted and disjoint, each as
+        soon as the audio after it settles it (a caller may decode while this runs)."""
         stream = SileroStream()
         for a, b in _active_ranges(audio, self.options.energy_floor_db):
             probs = stream.probabilities(audio[a:b])
-            out.extend((a + s, a + e) for s, e in speech_regions(probs, b - a, self.options))
-        return out
+            for s, e in speech_regions(probs, b - a, self.options):
+                yield a + s, a + e
 
 
-def speech_regions(probs: list[float], n_samples: int, o: VadOptions) -> list[tuple[int, int]]:
+def speech_regions(
+    probs: Iterable[float], n_samples: int, o: VadOptions
+) -> Iterator[tuple[int, int]]:
     """Silero's ``get_speech_timestamps`` rules over frame probabilities: speech starts at
     ``threshold``, ends after ``min_silence_ms`` below ``threshold - 0.15``; a region that
     reaches the longest allowed is cut at its longest inner pause of over 98 ms (or where it
     stands); regions shorter than ``min_speech_ms`` are dropped; each is padded by
-    ``speech_pad_ms``, or meets its neighbour halfway across a shorter gap."""
+    ``speech_pad_ms``, or meets its neighbour halfway across a shorter gap. A region comes
+    out once the next one is found (its padding depends on the gap) or the audio ends."""
+    pad = SAMPLE_RATE * o.speech_pad_ms / 1000
+    last: list[int] | None = None
+    for span in _raw_spans(probs, n_samples, o):
+        if last is None:
+            span[0] = int(max(0, span[0] - pad))
+        else:
+            gap = span[0] - last[1]
+            if gap < 2 * pad:
+                last[1] += int(gap // 2)
+                span[0] = int(max(0, span[0] - gap // 2))
+            else:
+                last[1] = int(min(n_samples, last[1] + pad))
+                span[0] = int(max(0, span[0] - pad))
+            yield last[0], last[1]
+        last = span
+    if last is not None:
+        yield last[0], int(min(n_samples, last[1] + pad))
+
+
+def _raw_spans(probs: Iterable[float], n_samples: int, o: VadOptions) -> Iterator[list[int]]:
+    """Speech spans before padding (see ``speech_regions``)."""
     pad = SAMPLE_RATE * o.speech_pad_ms / 1000
     min_speech = SAMPLE_RATE * o.min_speech_ms / 1000
     min_silence = SAMPLE_RATE * o.min_silence_ms / 1000
@@ -120,7 +145,6 @@ def speech_regions(probs: list[float], n_samples: int, o: VadOptions) -> list[tu
     min_cut_pause = SAMPLE_RATE * 98 / 1000
     quiet = max(o.threshold - 0.15, 0.01)
 
-    spans: list[list[int]] = []
     start: int | None = None  # of the region in progress
     silence_from = 0  # where the pause in progress began (0: none)
     pauses: list[tuple[int, int]] = []  # (start, length) of the region's pauses
@@ -136,36 +160,20 @@ def speech_regions(probs: list[float], n_samples: int, o: VadOptions) -> list[tu
             continue
         if at - start > max_speech:
             if not pauses:
-                spans.append([start, at])
+                yield [start, at]
                 start, silence_from = None, 0
                 continue
             cut, length = max(pauses, key=lambda pause: pause[1])
-            spans.append([start, cut])
+            yield [start, cut]
             start, silence_from, pauses = cut + length, 0, []
         if p < quiet:
             silence_from = silence_from or at
             if at - silence_from >= min_silence:
                 if silence_from - start > min_speech:
-                    spans.append([start, silence_from])
+                    yield [start, silence_from]
                 start, silence_from, pauses = None, 0, []
     if start is not None and n_samples - start > min_speech:
-        spans.append([start, n_samples])
-
-    for i, span in enumerate(spans):
-        if i == 0:
-            span[0] = int(max(0, span[0] - pad))
-        if i == len(spans) - 1:
-            span[1] = int(min(n_samples, span[1] + pad))
-            continue
-        nxt = spans[i + 1]
-        gap = nxt[0] - span[1]
-        if gap < 2 * pad:
-            span[1] += int(gap // 2)
-            nxt[0] = int(max(0, nxt[0] - gap // 2))
-        else:
-            span[1] = int(min(n_samples, span[1] + pad))
-            nxt[0] = int(max(0, nxt[0] - pad))
-    return [(a, b) for a, b in spans]
+        yield [start, n_samples]
 
 
 def _active_ranges(audio: np.ndarray, floor_db: float, pad_s: float = 0.5) -> list[tuple[int, int]]:
