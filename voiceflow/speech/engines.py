@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 # A clip shorter than Whisper's 30 s window is encoded over its length plus this margin, and
 # at least DecodeOptions.min_window_s; see FasterWhisperEngine._encode_fitted.
 FIT_MARGIN_FRAMES = 300
-_PROBE = np.zeros(1600, dtype=np.float32)
+_PROBE = np.zeros(1600, dtype=np.float32)  # a moment of silence: see FasterWhisperEngine.decode
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from voiceflow.speech.engines import DecodeOptions, SpeechEngine, create_engine
 from voiceflow.speech.models import resolve_model
 from voiceflow.speech.subtitles import spread
 from voiceflow.speech.vad import SileroVad, VadOptions
+from voiceflow.speech.vad import preload as preload_vad
 
 log = logging.getLogger(__name__)
 
@@ -117,11 +118,13 @@ class SpeechModel:
         workers: int = 1,
     ) -> None:
         self.source = resolve_model(model)
+        self.vad = SileroVad(vad if isinstance(vad, VadOptions) else None) if vad else None
+        if self.vad is not None:
+            preload_vad()  # while Whisper loads
         self.engine: SpeechEngine = create_engine(
             self.source, engine, device, compute_type, threads, workers
         )
         self.level = level  # automatic gain before VAD and decoding
-        self.vad = SileroVad(vad if isinstance(vad, VadOptions) else None) if vad else None
         self._lock = threading.Lock()  # engines are not safe to share across threads
 
     _shared: ClassVar[dict[tuple[Any, ...], SpeechModel]] = {}

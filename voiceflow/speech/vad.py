@@ -8,6 +8,7 @@ skipped before the model runs, so an hour of digital silence costs almost nothin
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import threading
 from collections.abc import Iterable, Iterator
@@ -45,6 +46,17 @@ def _model_session() -> Any:
         if _session is None:
             _session = _load_session()
         return _session
+
+
+def preload() -> None:
+    """Start loading the model in a thread of its own (beside Whisper's, at start-up); a
+    failure is left for the first frame to raise."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):  # raised again, clearly, where it is used
+            _model_session()
+
+    threading.Thread(target=load, name="vad-load", daemon=True).start()
 
 
 def _load_session() -> Any:
