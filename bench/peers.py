@@ -1,6 +1,7 @@
 """CPU peers side by side: voiceflow against whisper.cpp and the stock openai-whisper CLI.
 
     python -m bench.peers [--threads 2] [--repeat 1] [--data DIR] [--skip-stock]
+                          [--recording-only]
 
 Every system runs Whisper base from the shipped weights, as its own process, timed from
 process start to its transcripts in hand (start-up included); CPU seconds and peak RSS are
@@ -9,7 +10,8 @@ jfk.flac back to back, 52 s, speakers at very different levels; WER against thei
 references) and the 25 FLEURS clips in one run (WER on the whole set, and how many clips
 got their language right). Beam 5 and greedy, --threads threads, language detected.
 
-- voiceflow: `voiceflow transcribe` (faster-whisper, int8), as users run it.
+- voiceflow: `voiceflow transcribe` (faster-whisper, int8), as users run it, and with
+  `--workers 2` (two chunks of a recording decoded at once).
 - whisper.cpp: pywhispercpp from PyPI (it bundles whisper.cpp and ggml), installed into a
   new environment on this one's packages. Its model is written here from the shipped
   weights (whisper.cpp's ggml layout: hyper-parameters, mel filters, the tiktoken
@@ -148,9 +150,12 @@ def _q8_0(data: np.ndarray) -> bytes:
 
 
 # -- the systems ---------------------------------------------------------------------------------
-def voiceflow_run(files: list[Path], beam: int, threads: int, out: Path) -> dict[str, Any]:
+def voiceflow_run(
+    files: list[Path], beam: int, threads: int, out: Path, workers: int = 1
+) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "voiceflow", "transcribe", *map(str, files), "-f", "json"]
     cmd += ["-o", str(out), "--beam_size", str(beam), "--threads", str(threads)]
+    cmd += ["--workers", str(workers)]
     r = run_child(cmd)
     r["results"] = {str(f): _read_json(out / f"{f.stem}.json") for f in files}
     return r
@@ -246,6 +251,7 @@ def main() -> int:
     p = parser(__doc__)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skip-stock", action="store_true", help="leave out the openai-whisper CLI")
+    p.add_argument("--recording-only", action="store_true", help="leave out the FLEURS clips")
     p.set_defaults(repeat=1)
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="vf-peers-"))
@@ -262,6 +268,10 @@ def main() -> int:
 
     systems: list[tuple[str, Any]] = [
         ("voiceflow", lambda files, beam, out: voiceflow_run(files, beam, args.threads, out)),
+        (
+            "voiceflow --workers 2",
+            lambda files, beam, out: voiceflow_run(files, beam, args.threads, out, 2),
+        ),
         *[(f"whisper.cpp {kind}", cpp(model)) for kind, model in models.items()],
     ]
     if not args.skip_stock:
@@ -269,6 +279,7 @@ def main() -> int:
         systems.append(stock)
     fleurs = f"{len(clips)} FLEURS clips"
     inputs_ = [("60 s recording", [long], long_ref), (fleurs, clips, refs)]
+    inputs_ = inputs_[:1] if args.recording_only else inputs_
 
     rows: list[dict[str, Any]] = []
     for beam in (5, 1):
@@ -306,12 +317,13 @@ def main() -> int:
     by = {(r["system"], r["beam"], r["input"]): r for r in rows}
     ratios = []
     for beam in (5, 1):
-        for label in ("60 s recording", fleurs):
-            ours, cpp = by["voiceflow", beam, label], by["whisper.cpp f16", beam, label]
-            wall, rss = ours["wall_s"] / cpp["wall_s"], ours["rss_mb"] / cpp["rss_mb"]
-            ratios.append([label, beam, f"{wall:.2f}x", f"{rss:.2f}x"])
+        for system in ("voiceflow", "voiceflow --workers 2"):
+            for label, _, _ in inputs_:
+                ours, cpp = by[system, beam, label], by["whisper.cpp f16", beam, label]
+                wall, rss = ours["wall_s"] / cpp["wall_s"], ours["rss_mb"] / cpp["rss_mb"]
+                ratios.append([system, label, beam, f"{wall:.2f}x", f"{rss:.2f}x"])
     print("\nvoiceflow / whisper.cpp f16")
-    print(table(["input", "beam", "wall", "peak RSS"], ratios))
+    print(table(["voiceflow", "input", "beam", "wall", "peak RSS"], ratios))
     print(
         f"\nStart-up (3 s clip): {start['total_s']:.2f} s from process start to file, "
         f"{start['transcription_s']:.2f} s of it transcription, {start['startup_s']:.2f} s start-up"

@@ -75,6 +75,56 @@ def test_segmenter_cuts_speech_and_ignores_silence_and_noise(data):
 
 
 @pytest.mark.slow
+def _scheduler():
+    """A listener whose model jobs are recorded, not run: the scheduler's rules alone."""
+    from types import SimpleNamespace
+
+    from voiceflow.live import listener as L
+
+    loop = asyncio.new_event_loop()
+    lis = Listener(load_graph(ROOT / "configs/default.yaml"), _replay(_gap(1)), Segmenter())
+    lis.speech = SimpleNamespace(recognise=None, translate=None)
+    started = []
+
+    def run(kind, u, fn, *args, whole=True, **kwargs):
+        started.append(kind)
+        lis._job = L._Job(kind, u, loop.create_future(), whole)
+
+    lis._run = run
+
+    def done():  # the job in progress finishes
+        future = lis._job.future
+        future.set_result(Transcript("x", "en", 1.0, 1.0))
+        lis._handle(L._Done(future))
+
+    return lis, started, done, L
+
+
+def _said(seconds: float, start: float = 0.0):
+    from voiceflow.live.segmenter import Utterance
+
+    return Utterance(_gap(seconds) + 0.1, start, start + seconds, 0.0)
+
+
+def test_a_pause_heard_while_the_model_is_busy_is_transcribed_when_it_is_free():
+    lis, started, done, L = _scheduler()
+    lis._handle(L._Tick(True, True, _said(1.0)))  # a partial of the speech so far
+    lis._handle(L._Tentative(_said(2.0)))  # speech pauses while the partial runs
+    lis._handle(L._Tick(True, False, None))
+    assert started == ["partial"]
+    done()
+    assert started == ["partial", "speculative"]  # not left for the final
+    lis._handle(L._Final(_said(2.0)))  # the pause was the end: that job is the final
+    assert lis._job is not None and lis._job.kind == "final"
+    # speech that goes on after a pause is not transcribed for it
+    lis, started, done, L = _scheduler()
+    lis._handle(L._Tick(True, True, _said(1.0)))
+    lis._handle(L._Tentative(_said(2.0)))
+    lis._handle(L._Tick(True, True, None))  # speaking again
+    done()
+    assert started == ["partial"]
+
+
 @pytest.mark.parametrize("early_ms, silence_ms", [(200, 500), (320, 700), (96, 300)])
 def test_tentative_utterance_holds_the_final_samples(data, early_ms, silence_ms):
     """Whatever the settings, a tentative utterance and its final one hold the same audio,
@@ -280,8 +330,8 @@ def test_portaudio_input_overflows_are_counted_and_reported():
     listener = Listener(None, capture, Segmenter(), events.append)  # type: ignore[arg-type]
     from voiceflow.live.listener import _Tick
 
-    listener._handle(_Tick(False, None))
-    listener._handle(_Tick(False, None))  # reported once per new overflow, not per tick
+    listener._handle(_Tick(False, False, None))
+    listener._handle(_Tick(False, False, None))  # reported once per new overflow, not per tick
     assert [e for e in events if isinstance(e, Overflowed)] == [Overflowed(2)]
 
 

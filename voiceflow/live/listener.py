@@ -2,15 +2,17 @@
 
 Three things run at once. Capture (PortAudio's thread) fills a queue; a reader task
 segments it into utterances in a worker thread; and one scheduler, on the event loop,
-decides what the speech model does next. The model does one job at a time, of three kinds:
+decides what the speech model does next. The model does one job at a time, of four kinds:
 
 - ``final``: transcribe a finished utterance (the first waiting one);
 - ``speculative``: transcribe a tentative utterance while its closing silence is still
   being heard; if the utterance ends there, the result is the final one;
+- ``english``: the English of a transcript, for a graph that wants it;
 - ``partial``: a quick look at speech still going on, shown and never acted on.
 
 Every change of state happens in ``Listener._handle``, one input at a time, so the rules
-are in one place: finals come first; speculation and partials use only an idle model.
+are in one place: finals come first, then speculation (as soon as the model is free, while
+the pause lasts), then English; partials use only an idle model.
 Transcripts go on to dictation, the wake phrase and the graph in order, in their own task,
 so the model can transcribe the next utterance while the graph acts on the last one.
 """
@@ -105,6 +107,7 @@ class _Tick:
     could be wanted) what was heard so far of the utterance in progress."""
 
     in_speech: bool
+    speaking: bool  # the last frame was speech: no pause has begun
     current: Utterance | None
 
 
@@ -187,6 +190,10 @@ class Listener:
         self._job: _Job | None = None  # what the model is doing
         self._waiting: deque[Utterance] = deque()  # finished utterances not yet transcribed
         self._untranslated: deque[_Delivery] = deque()  # transcribed, English still to make
+        # Speech paused long enough that it may have ended: transcribed as soon as the model
+        # is free (a partial may be running), so the final transcript is often ready by the
+        # time the pause is long enough to be the end.
+        self._paused: Utterance | None = None
         self._ready: tuple[Utterance, Transcript] | None = None  # a speculation that finished
         self._partial_mark = (-1.0, 0.0)  # (utterance start, seconds heard) at the last partial
         self._last_final = -1.0  # start of the last utterance known to be complete
@@ -269,15 +276,18 @@ class Listener:
             block = self.capture.read(timeout=0)
         want_partial = self.partial_every > 0 and self.segmenter.speaking
         out.append(
-            _Tick(self.segmenter.in_speech, self.segmenter.current() if want_partial else None)
+            _Tick(
+                self.segmenter.in_speech,
+                self.segmenter.speaking,
+                self.segmenter.current() if want_partial else None,
+            )
         )
         return out
 
     # -- the scheduler ----------------------------------------------------------------------
     def _handle(self, item: _Input) -> None:
         if isinstance(item, _Tentative):
-            if self._job is None and not self._waiting and not self._untranslated:
-                self._start("speculative", item.utterance)
+            self._paused = item.utterance
         elif isinstance(item, _Final):
             self._on_final(item.utterance)
         elif isinstance(item, _Tick):
@@ -288,6 +298,7 @@ class Listener:
 
     def _on_final(self, u: Utterance) -> None:
         self._last_final = u.start
+        self._paused = None
         ready, self._ready = self._ready, None
         job = self._job
         if job is not None and job.kind == "speculative" and job.utterance.same_audio(u):
@@ -308,6 +319,8 @@ class Listener:
             self.on_event(Overflowed(self.capture.overflows))
         if self._job is None or self._job.kind != "final":
             self._set_state("hearing speech" if tick.in_speech else "listening")
+        if tick.speaking:
+            self._paused = None  # speech went on: that pause was not its end
         u = tick.current
         if u is None or self._job is not None or self._waiting or self._untranslated:
             return
@@ -355,6 +368,9 @@ class Listener:
             return
         if self._waiting:
             self._start("final", self._waiting.popleft())
+        elif self._paused is not None:
+            self._start("speculative", self._paused)
+            self._paused = None
         elif self._untranslated:
             assert self.speech is not None
             d = self._untranslated[0]
