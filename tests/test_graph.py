@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -574,3 +576,35 @@ def test_core_imports_no_plugin_and_no_private_helpers():
     for path in (ROOT / "plugins").rglob("*.py"):
         for module in re.findall(r"^\s*from (voiceflow[\w.]*) import", path.read_text(), re.M):
             assert module in public, f"{path.name} imports {module}"
+
+
+def test_exit_waits_for_a_thread_letting_go_of_its_work_not_for_one_at_work(tmp_path):
+    """Blocking calls run on daemon threads. A thread that has delivered its result still
+    drops its references, and freeing a native object (a torch tensor) while the interpreter
+    finalises aborted the process ("terminate called without an active exception", exit
+    -6). Exit now waits for threads that said their work is done, and only for those."""
+    done = tmp_path / "freed"
+    script = textwrap.dedent(
+        f"""
+        import asyncio, threading, time
+        from voiceflow.node import Context
+        from voiceflow import threads
+        from voiceflow.threads import finishing
+
+        def letting_go():
+            finishing()
+            time.sleep(0.5)  # a slow destructor
+            open({str(done)!r}, "w").write("freed")
+
+        async def main():  # a node's blocking call is such a thread once it returns
+            worker = await Context("n").run_blocking(threading.current_thread)
+            assert worker.daemon and worker in threads._finishing
+
+        asyncio.run(main())
+        threading.Thread(target=letting_go, daemon=True).start()
+        threading.Thread(target=threading.Event().wait, daemon=True).start()  # never returns
+        """
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert done.read_text() == "freed"

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from voiceflow.messages import Message, Transcript
+from voiceflow.threads import finishing
 
 T = TypeVar("T")
 
@@ -66,6 +67,7 @@ class Context:
                 result, error = fn(*args, **kwargs), None
             except BaseException as e:
                 result, error = None, e
+            finishing()  # what it lets go of may be the last reference to a tensor
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(settle, result, error)
 

@@ -26,6 +26,7 @@ from voiceflow.speech.models import resolve_model
 from voiceflow.speech.subtitles import spread
 from voiceflow.speech.vad import SileroVad, VadOptions
 from voiceflow.speech.vad import preload as preload_vad
+from voiceflow.threads import finishing
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +71,13 @@ def _in_background(items: Iterator[T]) -> Iterator[T]:
         try:
             for item in items:
                 if stop.is_set():
-                    return
+                    break
                 found.put((True, item))
-            found.put((False, None))
+            else:
+                found.put((False, None))
         except BaseException as e:  # the caller raises it
             found.put((False, e))
+        finishing()
 
     def take() -> Iterator[T]:
         try:
