@@ -81,6 +81,32 @@ def test_chunks_decoded_two_at_a_time_give_the_sequential_transcript(data):
     assert firsts == ["en", "de", "es", "fr"]
 
 
+def test_parallel_chunks_are_taken_as_threads_free_up_and_come_out_in_order():
+    """With --workers 2 the chunks were all taken before the first decoded (Executor.map
+    reads its whole input), so the decoding waited for voice activity over the whole file."""
+    import time
+
+    from voiceflow.speech.transcriber import _ordered_map
+
+    taken: list[int] = []
+
+    def chunks():
+        for i in range(6):
+            taken.append(i)
+            yield i
+
+    def decode(i: int) -> int:
+        time.sleep(0.05 * (i % 2))  # the second of each pair finishes later
+        return i * 10
+
+    out = []
+    for result in _ordered_map(decode, chunks(), 2):
+        out.append((result, len(taken)))
+    assert [r for r, _ in out] == [0, 10, 20, 30, 40, 50]
+    assert out[0][1] == 2  # the first result came when two chunks had been taken, not six
+    assert list(_ordered_map(decode, iter(range(3)), 1)) == [0, 10, 20]
+
+
 def test_allowed_languages_restrict_identification(faster_base, data):
     t = faster_base.transcribe(
         data / "commands" / "living_room_light_es.wav", languages=["en", "de"]

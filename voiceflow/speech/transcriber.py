@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 WINDOW_S = 30.0
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,23 @@ def _in_background(items: Iterator[T]) -> Iterator[T]:
 
     threading.Thread(target=run, name="voice-activity", daemon=True).start()
     return take()
+
+
+def _ordered_map(fn: Callable[[T], U], items: Iterator[T], at_once: int) -> Iterator[U]:
+    """``map(fn, items)`` with up to ``at_once`` calls running on threads. Unlike
+    ``Executor.map``, which takes every item before it runs one, it takes an item when a
+    thread is free for it: the first chunk decodes while voice activity finds the next."""
+    if at_once < 2:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(at_once) as pool:
+        running: deque[Future[U]] = deque()
+        for item in items:
+            running.append(pool.submit(fn, item))
+            if len(running) >= at_once:
+                yield running.popleft().result()
+        while running:
+            yield running.popleft().result()
 
 
 def pick_language(probs: dict[str, float], allowed: Sequence[str] | None) -> tuple[str, float]:
@@ -290,9 +309,8 @@ class SpeechModel:
 
         # Chunks are decoded independently (no conditioning on earlier text), so they may
         # overlap in time; results are taken in order.
-        workers = self.engine.parallel
-        with bar, ThreadPoolExecutor(workers) as pool:
-            for chunk, parts in pool.map(decode, chunks) if workers > 1 else map(decode, chunks):
+        with bar:
+            for chunk, parts in _ordered_map(decode, chunks, self.engine.parallel):
                 for part, lang, prob, found in parts:
                     labelled.append((part, lang, prob))
                     kept = _keep(found, part, prob, options, len(segments))
