@@ -138,7 +138,8 @@ def listen_through_pulse(
         # every clip has been heard when as many transcript lines came out
         deadline = time.time() + 60
         while sum(line.startswith("[") for line in heard) < len(clips):
-            assert time.time() < deadline and proc.poll() is None, "".join(heard)
+            if time.time() > deadline or proc.poll() is not None:
+                break
             if select.select([proc.stdout], [], [], 1.0)[0]:
                 heard.append(proc.stdout.readline())  # type: ignore[union-attr]
     finally:
@@ -146,9 +147,15 @@ def listen_through_pulse(
         if prefix:  # signal the traced program, not the tracer
             children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
             target = int(children[0]) if children else proc.pid
-        os.kill(target, signal.SIGINT)
-        stdout, _ = proc.communicate(timeout=120)
-    return proc, "".join(heard) + stdout
+        if proc.poll() is None:
+            os.kill(target, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    said = "".join(heard)
+    assert sum(line.startswith("[") for line in heard) >= len(clips), (
+        f"{len(clips)} clips played, these transcripts within 60 s:\n{said}\n"
+        f"after Ctrl-C:\n{stdout}\nstderr:\n{stderr}"
+    )
+    return proc, said + stdout
 
 
 @pytest.fixture(scope="session")
