@@ -62,23 +62,60 @@ def test_language_changes_are_tagged_per_segment(faster_base, data):
 
 
 def test_chunks_decoded_two_at_a_time_give_the_sequential_transcript(data):
-    """With --workers 2, faster-whisper decodes two chunks of a recording at once; the
-    transcript is the one a decode at a time gives, in order, language by language."""
+    """On a CPU faster-whisper decodes two chunks of a recording at once by default, one
+    thread each; the transcript is the one a decode at a time gives, in order, language by
+    language, and the encoder passes (~150 MB of buffers each) never overlap."""
+    import threading
+
     from voiceflow.speech.transcriber import SpeechModel
 
-    model = SpeechModel("base", engine="faster-whisper", threads=2, workers=2)
+    model = SpeechModel("base", engine="faster-whisper", threads=2)
+    assert (model.engine.parallel, model.engine.threads) == (2, 1)
+    running, most, lock = 0, 0, threading.Lock()
+    encode = model.engine.model.encode
+
+    def watched(features):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.2)  # widen the window another pass could enter
+        try:
+            return encode(features)
+        finally:
+            with lock:
+                running -= 1
+
+    model.engine.model.encode = watched
     gap = np.zeros(3 * 16000, dtype=np.float32)  # pauses over 2 s end a chunk
     names = ["fleurs-en-001", "fleurs-de-001", "fleurs-es-001", "fleurs-fr-001"]
     clips = [load_audio(data / "fleurs" / f"{n}.ogg") for n in names]
     audio = np.concatenate([x for clip in clips for x in (clip, gap)])
-    assert model.engine.parallel == 2
     parallel = model.transcribe(audio)
+    assert most == 1
     model.engine.parallel = 1  # the same weights and threads, one chunk at a time
     sequential = model.transcribe(audio)
     assert parallel == sequential
     languages = [s.language for s in parallel.segments]
     firsts = [lang for i, lang in enumerate(languages) if lang not in languages[:i]]
     assert firsts == ["en", "de", "es", "fr"]
+
+
+@pytest.mark.parametrize(
+    "device, threads, workers, expected",
+    [
+        ("cpu", 2, 0, (2, 1)),  # two cores: a decoder on each
+        ("cpu", 8, 0, (2, 4)),
+        ("cpu", 1, 0, (1, 1)),
+        ("cpu", 2, 1, (1, 2)),  # one at a time, on both cores
+        ("cpu", 2, 3, (3, 1)),
+        ("cuda", 0, 0, (1, 0)),
+    ],
+)
+def test_threads_are_split_between_the_decoders(device, threads, workers, expected):
+    from voiceflow.speech.engines import split_threads
+
+    assert split_threads(device, threads, workers) == expected
 
 
 def test_parallel_chunks_are_taken_as_threads_free_up_and_come_out_in_order():

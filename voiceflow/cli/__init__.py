@@ -72,13 +72,13 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", default="auto", choices=["auto", "faster-whisper", "openai-whisper"])
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--compute_type", default="auto", help="faster-whisper: int8, float32, float16")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: library default)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads in all (0: every core)")
     p.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="faster-whisper: chunks of a recording decoded at once, each on --threads (2: "
-        "~15%% faster on long recordings with 2 cores, ~120 MB more)",
+        default=0,
+        help="faster-whisper: chunks of a recording decoded at once, sharing --threads "
+        "(0: two on a CPU, one on a GPU)",
     )
 
 
@@ -219,6 +219,9 @@ def _standalone_parser(command: str) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from voiceflow import malloc
+
+    malloc.limit_arenas()  # before any thread starts: see voiceflow/malloc.py
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _standalone_parser(argv[0]) if argv and argv[0] in _STANDALONE else build_parser()
     # Files may follow options (`run CONFIG --json a.wav b.wav`): argparse leaves such

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from voiceflow import malloc
 from voiceflow.errors import MissingDependencyError, VoiceflowError
 from voiceflow.messages import Segment, Word
 from voiceflow.speech.models import ModelSource, cache_dir
@@ -102,7 +104,7 @@ class FasterWhisperEngine:
         device: str = "auto",
         compute_type: str = "auto",
         threads: int = 0,
-        workers: int = 1,
+        workers: int = 0,
     ) -> None:
         if source.kind != "ct2":
             raise VoiceflowError(
@@ -121,22 +123,22 @@ class FasterWhisperEngine:
             device = "cuda" if ctranslate2.get_cuda_device_count() else "cpu"
         if compute_type == "auto":
             compute_type = "float16" if device == "cuda" else "int8"
+        if workers < 0:
+            raise VoiceflowError(f"workers must be 0 (automatic) or more, not {workers}")
         self.multilingual = source.multilingual
         self.compute_type = compute_type
         path = source.path
         if device == "cpu" and compute_type in ("int8", "int8_float32"):
             path = _int8_copy(path)
-        # Chunks decoded at once: one decode alone leaves a core idle much of the time
-        # (small matrices, beam bookkeeping), but each worker holds its own buffers (~120 MB
-        # for base), so it is a choice, not the default. Each keeps its --threads.
-        if workers < 1:
-            raise VoiceflowError(f"workers must be at least 1, not {workers}")
-        self.parallel = workers
+        self.parallel, self.threads = split_threads(device, threads, workers)
+        # One encoder pass at a time: each holds ~150 MB of attention buffers for a moment,
+        # and the second worker's decoding keeps the other core busy meanwhile.
+        self._encoding = threading.Lock()
         self.model = WhisperModel(
             str(path),
             device=device,
             compute_type=compute_type,
-            cpu_threads=threads,
+            cpu_threads=self.threads,
             num_workers=self.parallel,
             local_files_only=True,
         )
@@ -171,14 +173,21 @@ class FasterWhisperEngine:
         features = self.model.feature_extractor(audio)
         window = self.model.feature_extractor.nb_max_frames
         if not self.fit_window:
-            return features, self.model.encode(pad_or_trim(features[:, :window]))
+            return features, self._encode_window(pad_or_trim(features[:, :window]))
         fitted = -(-(features.shape[-1] + FIT_MARGIN_FRAMES) // 100) * 100
         frames = min(window, max(int(min_window_s * 100), fitted))  # 100 frames a second
         padded = pad_or_trim(features[:, :window], frames)
         # Pad with the log-mel of silence, as Whisper saw in training (openai-whisper pads
         # the audio with zeros), not with 0.0: short inputs are sensitive to it.
         padded[:, features.shape[-1] :] = max(-1.5, float(features.max()) - 2.0)
-        return features, self.model.encode(padded)
+        return features, self._encode_window(padded)
+
+    def _encode_window(self, features: np.ndarray) -> Any:
+        with self._encoding:
+            encoded = self.model.encode(features)
+            if self.parallel > 1:
+                malloc.trim()  # the attention buffers, before another thread's pass
+            return encoded
 
     def _language_scores(self, encoded: Any) -> dict[str, float]:
         return {token[2:-2]: float(p) for token, p in self.model.model.detect_language(encoded)[0]}
@@ -219,6 +228,23 @@ class FasterWhisperEngine:
             ]
 
         return Decoding(lang, probs, collect)
+
+
+def split_threads(device: str, threads: int, workers: int) -> tuple[int, int]:
+    """(decodes at once, threads each) from the total ``threads`` (0: every core here) and
+    ``workers`` (0: automatic).
+
+    On a CPU a decoder step is too small to share: one decode ran 35 % faster on one thread
+    than on two (OpenMP's hand-offs cost more than the second core gives), while the
+    encoder gains from two. So by default each of two workers gets half the cores, and the
+    chunks of a recording decode side by side (docs/benchmarks.md). A GPU runs one.
+    """
+    if device != "cpu":
+        return workers or 1, threads
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    total = threads or cores or 1
+    parallel = workers or min(2, total)
+    return parallel, max(1, total // parallel)
 
 
 def _kwargs(o: DecodeOptions) -> dict[str, Any]:
@@ -349,7 +375,7 @@ def create_engine(
     device: str = "auto",
     compute_type: str = "auto",
     threads: int = 0,
-    workers: int = 1,
+    workers: int = 0,
 ) -> SpeechEngine:
     threads = threads or int(os.environ.get("VOICEFLOW_THREADS", "0") or 0)
     if engine == "auto":

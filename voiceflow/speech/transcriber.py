@@ -137,7 +137,7 @@ class SpeechModel:
         threads: int = 0,
         vad: VadOptions | bool | None = True,
         level: bool = True,
-        workers: int = 1,
+        workers: int = 0,
     ) -> None:
         self.source = resolve_model(model)
         self.vad = SileroVad(vad if isinstance(vad, VadOptions) else None) if vad else None
@@ -160,7 +160,7 @@ class SpeechModel:
         device: str = "auto",
         compute_type: str = "auto",
         threads: int = 0,
-        workers: int = 1,
+        workers: int = 0,
     ) -> SpeechModel:
         """One model per set of settings in this process: every node, listener and request
         that asks for the same model gets the same weights in memory."""
