@@ -5,6 +5,7 @@ actor is killed mid-job."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import sqlite3
@@ -19,8 +20,13 @@ import pytest
 from tests.conftest import ROOT, VOICEFLOW, free_port, run_cli
 
 pytestmark = pytest.mark.slow
-# Ray's token authentication (its default for a new head) for every node and driver.
-RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
+# Token authentication, as Ray's own `ray start` wants it; the token is this session's own
+# (a fresh machine has no ~/.ray/auth_token), passed to the nodes and to voiceflow alike.
+RAY_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_AUTH_MODE": "token",
+    "RAY_AUTH_TOKEN": secrets.token_hex(32),
+}
 
 CLIPS = [
     "fleurs/fleurs-es-000.ogg",
