@@ -1,6 +1,7 @@
 """Live listening benchmark: reference clips replayed in real time through the capture path.
 
     python -m bench.listen [--minutes 5] [--partial_every 0] [--full_window] [--config F]
+                           [--workers N]
     python -m bench.listen --soak --minutes 60     # the soak: speech and silence, only
 
 Part 1: short utterances (the three spoken commands, jfk.flac and five FLEURS clips), 3 s
@@ -45,10 +46,11 @@ def replay(
     from voiceflow.speech.transcriber import SpeechModel
     from voiceflow.testing import ReplayStream
 
-    speech = {"threads": 2, **({"beam_size": args.beam_size} if args.beam_size else {})}
+    speech = {"threads": 2, "workers": args.workers}
+    speech.update({"beam_size": args.beam_size} if args.beam_size else {})
     graph = load_graph(args.config, overrides={"speech": speech})
     c = graph.nodes["speech"].config
-    model = SpeechModel.shared(c.model, c.engine, c.device, c.compute_type, c.threads)  # type: ignore[attr-defined]
+    model = SpeechModel.shared(c.model, c.engine, c.device, c.compute_type, c.threads, c.workers)  # type: ignore[attr-defined]
     model.engine.fit_window = not args.full_window  # type: ignore[attr-defined]
     busy = [0.0]
     transcribe = SpeechModel.transcribe
@@ -96,6 +98,7 @@ def main() -> int:
     p.add_argument("--minutes", type=float, default=5.0, help="part 2 length; 0 skips it")
     p.add_argument("--config", default="default")
     p.add_argument("--beam_size", type=int, default=None, help="override the config's")
+    p.add_argument("--workers", type=int, default=0, help="Whisper decodes at once (0: auto)")
     p.add_argument("--early_ms", type=int, default=SegmenterOptions.early_ms)
     p.add_argument("--partial_every", type=float, default=PARTIAL_EVERY_S, help="0: none")
     p.add_argument("--full_window", action="store_true", help="encode whole 30 s windows")

@@ -10,8 +10,9 @@ jfk.flac back to back, 52 s, speakers at very different levels; WER against thei
 references) and the 25 FLEURS clips in one run (WER on the whole set, and how many clips
 got their language right). Beam 5 and greedy, --threads threads, language detected.
 
-- voiceflow: `voiceflow transcribe` (faster-whisper, int8), as users run it, and with
-  `--workers 2` (two chunks of a recording decoded at once).
+- voiceflow: `voiceflow transcribe` (faster-whisper, int8), as users run it (two chunks of
+  a recording decoded at once, a thread each), and with `--workers 1` (one chunk at a time
+  on both threads, the default until 2026-12).
 - whisper.cpp: pywhispercpp from PyPI (it bundles whisper.cpp and ggml), installed into a
   new environment on this one's packages. Its model is written here from the shipped
   weights (whisper.cpp's ggml layout: hyper-parameters, mel filters, the tiktoken
@@ -151,11 +152,11 @@ def _q8_0(data: np.ndarray) -> bytes:
 
 # -- the systems ---------------------------------------------------------------------------------
 def voiceflow_run(
-    files: list[Path], beam: int, threads: int, out: Path, workers: int = 1
+    files: list[Path], beam: int, threads: int, out: Path, workers: int = 0
 ) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "voiceflow", "transcribe", *map(str, files), "-f", "json"]
     cmd += ["-o", str(out), "--beam_size", str(beam), "--threads", str(threads)]
-    cmd += ["--workers", str(workers)]
+    cmd += ["--workers", str(workers)] if workers else []
     r = run_child(cmd)
     r["results"] = {str(f): _read_json(out / f"{f.stem}.json") for f in files}
     return r
@@ -269,8 +270,8 @@ def main() -> int:
     systems: list[tuple[str, Any]] = [
         ("voiceflow", lambda files, beam, out: voiceflow_run(files, beam, args.threads, out)),
         (
-            "voiceflow --workers 2",
-            lambda files, beam, out: voiceflow_run(files, beam, args.threads, out, 2),
+            "voiceflow --workers 1",
+            lambda files, beam, out: voiceflow_run(files, beam, args.threads, out, 1),
         ),
         *[(f"whisper.cpp {kind}", cpp(model)) for kind, model in models.items()],
     ]
@@ -317,7 +318,7 @@ def main() -> int:
     by = {(r["system"], r["beam"], r["input"]): r for r in rows}
     ratios = []
     for beam in (5, 1):
-        for system in ("voiceflow", "voiceflow --workers 2"):
+        for system in ("voiceflow", "voiceflow --workers 1"):
             for label, _, _ in inputs_:
                 ours, cpp = by[system, beam, label], by["whisper.cpp f16", beam, label]
                 wall, rss = ours["wall_s"] / cpp["wall_s"], ours["rss_mb"] / cpp["rss_mb"]

@@ -33,7 +33,8 @@ class WhisperNode(Node):
         engine: Literal["auto", "faster-whisper", "openai-whisper"] = "auto"
         device: str = "auto"
         compute_type: str = "auto"
-        threads: int = Field(default=0, ge=0)
+        threads: int = Field(default=0, ge=0)  # in all; 0: every core
+        workers: int = Field(default=0, ge=0)  # decodes at once; 0: two on a CPU
         language: str | None = None
         languages: list[str] | None = None  # pick the most probable among these
         # auto: English when a node after this one needs it (Node.wants_english);
@@ -56,7 +57,7 @@ class WhisperNode(Node):
 
         c = self.config
         self.model = await ctx.run_blocking(
-            SpeechModel.shared, c.model, c.engine, c.device, c.compute_type, c.threads
+            SpeechModel.shared, c.model, c.engine, c.device, c.compute_type, c.threads, c.workers
         )
 
     async def process(self, msg: Message, ctx: Context) -> AsyncIterator[Message]:
