@@ -89,6 +89,29 @@ def replay(
     return stats, busy[0], memory
 
 
+def transcription_alone(clips: list[Any], args: Any) -> list[float]:
+    """Seconds to transcribe each clip as one utterance (the listener's settings, best of
+    2): the compute a transcript waits for once speech has ended."""
+    from voiceflow.graph import load_graph
+    from voiceflow.speech.audio import load_audio
+    from voiceflow.speech.transcriber import SpeechModel
+
+    graph = load_graph(args.config, overrides={"speech": {"threads": 2, "workers": args.workers}})
+    c: Any = graph.nodes["speech"].config
+    model = SpeechModel.shared(c.model, c.engine, c.device, c.compute_type, c.threads, c.workers)
+    beam = args.beam_size or c.beam_size
+    times = []
+    for clip in clips:
+        audio = load_audio(clip)
+        best = float("inf")
+        for _ in range(2):
+            start = time.perf_counter()
+            model.transcribe(audio, languages=c.languages, beam_size=beam, vad=False)
+            best = min(best, time.perf_counter() - start)
+        times.append(best)
+    return times
+
+
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
@@ -146,6 +169,13 @@ def main() -> int:
                 ("graph results dispatched", *(f"{x:.2f}" for x in part1["results_s"])),
             ],
         )
+    )
+    alone = transcription_alone(clips, args)
+    part1["alone_s"] = [pct(alone, 50), pct(alone, 95), max(alone)]
+    print(
+        "\nWhat bounds it: the same clips transcribed alone by the warm model, no listener "
+        f"(s): p50 {part1['alone_s'][0]:.2f}, p95 {part1['alone_s'][1]:.2f}, "
+        f"max {part1['alone_s'][2]:.2f}; speculation starts {args.early_ms} ms into a pause"
     )
     results: dict[str, Any] = {"part1": part1}
     if args.minutes > 0:

@@ -123,7 +123,7 @@ def test_parallel_chunks_are_taken_as_threads_free_up_and_come_out_in_order():
     reads its whole input), so the decoding waited for voice activity over the whole file."""
     import time
 
-    from voiceflow.speech.transcriber import _ordered_map
+    from voiceflow.speech.transcriber import ordered_map
 
     taken: list[int] = []
 
@@ -137,11 +137,11 @@ def test_parallel_chunks_are_taken_as_threads_free_up_and_come_out_in_order():
         return i * 10
 
     out = []
-    for result in _ordered_map(decode, chunks(), 2):
+    for result in ordered_map(decode, chunks(), 2):
         out.append((result, len(taken)))
     assert [r for r, _ in out] == [0, 10, 20, 30, 40, 50]
     assert out[0][1] == 2  # the first result came when two chunks had been taken, not six
-    assert list(_ordered_map(decode, iter(range(3)), 1)) == [0, 10, 20]
+    assert list(ordered_map(decode, iter(range(3)), 1)) == [0, 10, 20]
 
 
 def test_allowed_languages_restrict_identification(faster_base, data):
@@ -280,3 +280,48 @@ def test_voice_activity_runs_ahead_while_chunks_decode(faster_base, data, monkey
     monkeypatch.setattr(vad.SileroStream, "__call__", broken)
     with pytest.raises(VoiceflowError, match="VAD model is missing"):
         faster_base.transcribe(audio)
+
+
+def test_files_overlap_in_order_and_ctrl_c_stops_the_one_under_way(data, tmp_path):
+    """`transcribe` decodes the next file while one finishes, printing in the order given;
+    Ctrl-C stops a long recording under way at its next chunk, not at its end."""
+    import signal
+    import subprocess
+    import wave
+
+    from tests.conftest import ROOT, VOICEFLOW
+
+    clips = sorted((data / "fleurs").glob("fleurs-*.ogg"))
+    gap = np.zeros(3 * 16000, dtype=np.float32)
+    speech = np.concatenate([x for c in clips for x in (load_audio(c), gap)])
+    long = tmp_path / "long.wav"  # ~6 minutes: a chunk a clip, 25 of them
+    with wave.open(str(long), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes((np.clip(speech, -1, 1) * 32767).astype("<i2").tobytes())
+    order = [clips[0], clips[1], long, clips[2]]
+    proc = subprocess.Popen(
+        [*VOICEFLOW, "transcribe", *map(str, order), "-o", str(tmp_path), "-f", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # not ignored
+    )
+    assert proc.stdout is not None
+    heard: list[str] = []
+    for line in iter(proc.stdout.readline, ""):
+        if ": language " in line:
+            heard.append(line)
+            if len(heard) == 2:  # the two clips are out: the long recording is under way
+                break
+    assert [h.split(": language")[0] for h in heard] == [str(clips[0]), str(clips[1])]
+    time.sleep(2)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in stderr, stderr
+    assert time.monotonic() - sent < 15  # its remaining chunks would take over 30 s
+    assert not (tmp_path / "long.json").exists()
+    assert (tmp_path / f"{clips[1].stem}.json").exists()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
+from pathlib import Path
 
 from voiceflow.cli import EXIT_ERROR, add_model_args, csv_list, flag, speech_model
 from voiceflow.errors import VoiceflowError
@@ -47,8 +49,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def transcribe(args: argparse.Namespace) -> int:
+    from voiceflow.messages import Transcript
     from voiceflow.speech.audio import expand_inputs
     from voiceflow.speech.subtitles import CueRules, transcript_cues
+    from voiceflow.speech.transcriber import ordered_map
     from voiceflow.speech.writers import format_timestamp, write_transcript
 
     layout = [args.max_line_width, args.max_line_count, args.max_words_per_line]
@@ -65,25 +69,10 @@ def transcribe(args: argparse.Namespace) -> int:
     model = speech_model(args, vad=args.vad_filter)
     temps = tuple(t for t in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0) if t >= args.temperature)
     progress = bool(args.verbose) and sys.stderr.isatty()
-    for path in files:
-        try:
-            result = model.transcribe(
-                path,
-                task=args.task,
-                language=args.language,
-                languages=args.languages,
-                channel=args.channel,
-                beam_size=args.beam_size,
-                temperature=temps or (1.0,),
-                initial_prompt=args.initial_prompt,
-                hotwords=args.hotwords,
-                word_timestamps=args.word_timestamps or rules is not None,
-                progress=progress,
-            )
-        except VoiceflowError as e:
-            print(f"error: {e}", file=sys.stderr)
-            failed.append(str(e))
-            continue
+
+    stop = threading.Event()
+
+    def write(path: Path, result: Transcript) -> None:
         if args.verbose:
             for s in result.segments:
                 print(
@@ -96,4 +85,38 @@ def transcribe(args: argparse.Namespace) -> int:
             transcript_cues(result, rules, highlight_words=args.highlight_words) if rules else None
         )
         write_transcript(result, path, args.output_dir, args.output_format, cues)
+
+    def one(path: Path) -> tuple[Transcript | None, VoiceflowError | None]:
+        try:
+            transcript = model.transcribe(
+                path,
+                task=args.task,
+                language=args.language,
+                languages=args.languages,
+                channel=args.channel,
+                beam_size=args.beam_size,
+                temperature=temps or (1.0,),
+                initial_prompt=args.initial_prompt,
+                hotwords=args.hotwords,
+                word_timestamps=args.word_timestamps or rules is not None,
+                progress=progress,
+                cancel=stop,
+            )
+            return transcript, None
+        except VoiceflowError as e:
+            return None, e
+
+    # Files overlap as the chunks of one recording do (a short clip is one chunk): while one
+    # decodes, the next is read, its voice found and encoded. Results come out in order.
+    results = ordered_map(one, iter(files), model.engine.parallel)
+    try:
+        for path, (result, problem) in zip(files, results, strict=True):
+            if result is None:
+                print(f"error: {problem}", file=sys.stderr)
+                failed.append(str(problem))
+                continue
+            write(path, result)
+    except KeyboardInterrupt:
+        stop.set()  # a file under way stops at its next chunk
+        raise
     return EXIT_ERROR if failed else 0

@@ -27,7 +27,7 @@ from voiceflow.speech.models import resolve_model
 from voiceflow.speech.subtitles import spread
 from voiceflow.speech.vad import SileroVad, VadOptions
 from voiceflow.speech.vad import preload as preload_vad
-from voiceflow.threads import finishing
+from voiceflow.threads import finishing, wait_at_exit
 
 log = logging.getLogger(__name__)
 
@@ -92,26 +92,32 @@ def _in_background(items: Iterator[T]) -> Iterator[T]:
                 yield item
         finally:
             stop.set()
+            wait_at_exit(thread)  # it stops at its next item: killed at exit, it could abort
 
-    threading.Thread(target=run, name="voice-activity", daemon=True).start()
+    thread = threading.Thread(target=run, name="voice-activity", daemon=True)
+    thread.start()
     return take()
 
 
-def _ordered_map(fn: Callable[[T], U], items: Iterator[T], at_once: int) -> Iterator[U]:
+def ordered_map(fn: Callable[[T], U], items: Iterator[T], at_once: int) -> Iterator[U]:
     """``map(fn, items)`` with up to ``at_once`` calls running on threads. Unlike
     ``Executor.map``, which takes every item before it runs one, it takes an item when a
-    thread is free for it: the first chunk decodes while voice activity finds the next."""
+    thread is free for it: the first chunk decodes while voice activity finds the next.
+    A caller that stops early (an error, Ctrl-C) is not held until the calls under way end."""
     if at_once < 2:
         yield from map(fn, items)
         return
-    with ThreadPoolExecutor(at_once) as pool:
-        running: deque[Future[U]] = deque()
+    pool = ThreadPoolExecutor(at_once)
+    running: deque[Future[U]] = deque()
+    try:
         for item in items:
             running.append(pool.submit(fn, item))
             if len(running) >= at_once:
                 yield running.popleft().result()
         while running:
             yield running.popleft().result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def pick_language(probs: dict[str, float], allowed: Sequence[str] | None) -> tuple[str, float]:
@@ -147,7 +153,9 @@ class SpeechModel:
             self.source, engine, device, compute_type, threads, workers
         )
         self.level = level  # automatic gain before VAD and decoding
-        self._lock = threading.Lock()  # engines are not safe to share across threads
+        # Transcriptions at once: as many as the engine decodes at once (its workers share
+        # the weights and pass the encoder one at a time); openai-whisper's torch model: one.
+        self._lock = threading.Semaphore(self.engine.parallel)
 
     _shared: ClassVar[dict[tuple[Any, ...], SpeechModel]] = {}
     _shared_lock = threading.Lock()
@@ -195,6 +203,7 @@ class SpeechModel:
         progress: bool = False,
         vad: bool = True,
         on_segment: Callable[[Segment], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> Transcript:
         """Transcribe a file path or 16 kHz mono float32 samples.
 
@@ -203,7 +212,8 @@ class SpeechModel:
         speech that is not English; ``vad=False`` skips voice activity detection for audio
         that is already one stretch of speech; ``min_window_s``: the shortest encoder input
         for a short clip (faster-whisper; less is faster and less accurate); ``on_segment``
-        is called with each segment as soon as it is decoded (streaming).
+        is called with each segment as soon as it is decoded (streaming); once ``cancel`` is
+        set, the transcription ends at the next chunk with a ``VoiceflowError``.
         """
         if task not in ("transcribe", "translate"):
             raise VoiceflowError(f"unknown task {task!r}: use transcribe or translate")
@@ -254,6 +264,7 @@ class SpeechModel:
                 progress,
                 source,
                 on_segment,
+                cancel,
             )
             translation: str | None = None
             english: list[Segment] = []
@@ -287,6 +298,7 @@ class SpeechModel:
         progress: bool,
         source: str,
         on_segment: Callable[[Segment], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> tuple[list[tuple[Chunk, str, float]], list[Segment]]:
         """Identify each chunk's language and decode it; returns the labels and segments."""
         from tqdm import tqdm
@@ -303,6 +315,8 @@ class SpeechModel:
         segments: list[Segment] = []
 
         def decode(chunk: Chunk) -> tuple[Chunk, list[tuple[Chunk, str, float, list[Segment]]]]:
+            if cancel is not None and cancel.is_set():
+                raise VoiceflowError(f"{source or 'audio'}: transcription cancelled")
             return chunk, self._decode_chunk(
                 samples, chunk, forced, allowed, recheck_below, options
             )
@@ -310,7 +324,7 @@ class SpeechModel:
         # Chunks are decoded independently (no conditioning on earlier text), so they may
         # overlap in time; results are taken in order.
         with bar:
-            for chunk, parts in _ordered_map(decode, chunks, self.engine.parallel):
+            for chunk, parts in ordered_map(decode, chunks, self.engine.parallel):
                 for part, lang, prob, found in parts:
                     labelled.append((part, lang, prob))
                     kept = _keep(found, part, prob, options, len(segments))
