@@ -116,7 +116,7 @@ def transcribe(args: argparse.Namespace) -> int:
                 failed.append(str(problem))
                 continue
             write(path, result)
-    except KeyboardInterrupt:
-        stop.set()  # a file under way stops at its next chunk
+    except BaseException:  # Ctrl-C, or a bug: a file under way stops at its next chunk
+        stop.set()
         raise
     return EXIT_ERROR if failed else 0

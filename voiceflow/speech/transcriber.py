@@ -155,7 +155,7 @@ class SpeechModel:
         self.level = level  # automatic gain before VAD and decoding
         # Transcriptions at once: as many as the engine decodes at once (its workers share
         # the weights and pass the encoder one at a time); openai-whisper's torch model: one.
-        self._lock = threading.Semaphore(self.engine.parallel)
+        self._turns = threading.Semaphore(self.engine.parallel)
 
     _shared: ClassVar[dict[tuple[Any, ...], SpeechModel]] = {}
     _shared_lock = threading.Lock()
@@ -253,7 +253,7 @@ class SpeechModel:
         else:
             chunks = iter([Chunk(0, len(samples), ((0, len(samples)),))] if len(samples) else [])
 
-        with self._lock:
+        with self._turns:
             labelled, segments = self._recognise(
                 samples,
                 chunks,
