@@ -117,6 +117,9 @@ def pct(values: list[float], q: float) -> float:
 
 
 def main() -> int:
+    from voiceflow import malloc
+
+    malloc.limit_arenas()  # as the voiceflow command does before any thread starts
     p = parser(__doc__)
     p.add_argument("--minutes", type=float, default=5.0, help="part 2 length; 0 skips it")
     p.add_argument("--config", default="default")
