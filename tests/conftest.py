@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import os
-import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,13 +108,6 @@ def pulse(tmp_path_factory):
     subprocess.run(["pulseaudio", "--kill"], env=env, capture_output=True)
 
 
-def wait_for_line(stream, needle: str, proc: subprocess.Popen, timeout: float = 120) -> None:
-    """Read ``stream`` until a line holds ``needle`` (the program's readiness signal)."""
-    deadline = time.time() + timeout
-    while needle not in (stream.readline() or ""):
-        assert time.time() < deadline and proc.poll() is None, f"no {needle!r} line"
-
-
 def listen_through_pulse(
     pulse: dict[str, str], clips: list[Path], *args: str, prefix: tuple[str, ...] = ()
 ) -> tuple[subprocess.Popen[str], str]:
@@ -129,19 +122,41 @@ def listen_through_pulse(
         stderr=subprocess.PIPE,
         text=True,
     )
-    heard: list[str] = []
+    # One thread a stream reads whole lines: select() on a pipe whose lines Python has
+    # already buffered would wait for a line that has arrived, and the stderr pipe must not
+    # fill while the test waits on stdout.
+    out: list[str] = []
+    err: list[str] = []
+
+    def drain(stream, sink: list[str]) -> None:
+        for line in stream:
+            sink.append(line)
+
+    readers = [
+        threading.Thread(target=drain, args=pair, daemon=True)
+        for pair in ((proc.stdout, out), (proc.stderr, err))
+    ]
+    for reader in readers:
+        reader.start()
+
+    def transcripts(lines: list[str]) -> int:
+        return sum(line.startswith("[") for line in lines)
+
     try:
-        wait_for_line(proc.stderr, "listening (Ctrl-C to stop)", proc)
+        deadline = time.time() + 120
+        while not any("listening (Ctrl-C to stop)" in line for line in list(err)):
+            assert time.time() < deadline and proc.poll() is None, "".join(err)
+            time.sleep(0.1)
         for clip in clips:
             subprocess.run(["paplay", "--device=vf_sink", str(clip)], env=pulse, check=True)
             time.sleep(1.5)  # a pause between utterances, as a speaker makes
         # every clip has been heard when as many transcript lines came out
         deadline = time.time() + 60
-        while sum(line.startswith("[") for line in heard) < len(clips):
-            if time.time() > deadline or proc.poll() is not None:
+        while transcripts(list(out)) < len(clips) and time.time() < deadline:
+            if proc.poll() is not None:
                 break
-            if select.select([proc.stdout], [], [], 1.0)[0]:
-                heard.append(proc.stdout.readline())  # type: ignore[union-attr]
+            time.sleep(0.2)
+        heard = list(out)
     finally:
         target = proc.pid
         if prefix:  # signal the traced program, not the tracer
@@ -149,13 +164,14 @@ def listen_through_pulse(
             target = int(children[0]) if children else proc.pid
         if proc.poll() is None:
             os.kill(target, signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=120)
-    said = "".join(heard)
-    assert sum(line.startswith("[") for line in heard) >= len(clips), (
-        f"{len(clips)} clips played, these transcripts within 60 s:\n{said}\n"
-        f"after Ctrl-C:\n{stdout}\nstderr:\n{stderr}"
+        proc.wait(timeout=120)
+        for reader in readers:
+            reader.join(timeout=10)
+    assert transcripts(heard) >= len(clips), (
+        f"{len(clips)} clips played, these transcripts within 60 s:\n{''.join(heard)}\n"
+        f"after Ctrl-C:\n{''.join(out[len(heard) :])}\nstderr:\n{''.join(err)}"
     )
-    return proc, said + stdout
+    return proc, "".join(out)
 
 
 @pytest.fixture(scope="session")
