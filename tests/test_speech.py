@@ -118,6 +118,23 @@ def test_threads_are_split_between_the_decoders(device, threads, workers, expect
     assert split_threads(device, threads, workers) == expected
 
 
+@pytest.mark.parametrize(
+    "argv, workers",
+    [
+        ([], 0),  # beam search: two decoders on a CPU
+        (["--beam_size", "1"], 1),  # greedy: one decoder on every thread
+        (["--beam_size", "1", "--workers", "2"], 2),  # asked for
+        (["--workers", "1"], 1),
+    ],
+)
+def test_greedy_transcription_decodes_one_chunk_at_a_time_unless_told(argv, workers):
+    from voiceflow.cli import build_parser, model_args
+
+    for command in ("transcribe", "subtitles"):
+        args = build_parser().parse_args([command, "a.wav", *argv])
+        assert model_args(args)["workers"] == workers, command
+
+
 def test_parallel_chunks_are_taken_as_threads_free_up_and_come_out_in_order():
     """With --workers 2 the chunks were all taken before the first decoded (Executor.map
     reads its whole input), so the decoding waited for voice activity over the whole file."""

@@ -78,7 +78,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         type=int,
         default=0,
         help="faster-whisper: chunks of a recording decoded at once, sharing --threads "
-        "(0: two on a CPU, one on a GPU)",
+        "(0: two on a CPU with beam search, else one)",
     )
 
 
@@ -109,13 +109,18 @@ def ray_options(args: argparse.Namespace) -> RayOptions | None:
 
 def model_args(args: argparse.Namespace) -> dict[str, Any]:
     """``SpeechModel`` keyword arguments from the ``add_model_args`` options."""
+    workers = args.workers
+    if not workers and getattr(args, "beam_size", None) == 1:
+        # Greedy decoding is mostly the encoder's work, which gains from both threads: one
+        # decoder on two was faster and 20-30 MB smaller (docs/benchmarks.md).
+        workers = 1
     return {
         "model": args.model,
         "engine": args.engine,
         "device": args.device,
         "compute_type": args.compute_type,
         "threads": args.threads,
-        "workers": args.workers,
+        "workers": workers,
     }
 
 

