@@ -177,13 +177,13 @@ def _shipped_base() -> Path | None:
         return [[p.stat().st_size, p.stat().st_mtime_ns] for p in [*parts, model]]
 
     if model.is_file() and stamp_file.is_file():
-        with contextlib.suppress(ValueError, OSError, IndexError):
+        with contextlib.suppress(ValueError, OSError, LookupError, TypeError):
             saved, now = json.loads(stamp_file.read_text()), stamp()
             if saved == now:
                 return target
             if saved[-1] == now[-1] and _sha256(parts) == BASE_SHA256:
                 # The parts were reinstalled, the same bytes, and the joined file is as it
-                # was checked: keeping it keeps its int8 copy (made again otherwise: 1.5 s).
+                # was checked: keeping it keeps its int8 copy (made again otherwise: ~2 s).
                 atomic_write(stamp_file, json.dumps(now))
                 return target
     for extra in ("config.json", "tokenizer.json", "vocabulary.txt"):
