@@ -96,7 +96,9 @@ def transcription_alone(clips: list[Any], args: Any) -> list[float]:
     from voiceflow.speech.audio import load_audio
     from voiceflow.speech.transcriber import SpeechModel
 
-    graph = load_graph(args.config, overrides={"speech": {"threads": 2, "workers": args.workers}})
+    # the listener's layout: one decoder unless --workers says otherwise
+    speech = {"threads": 2, "workers": args.workers or 1}
+    graph = load_graph(args.config, overrides={"speech": speech})
     c: Any = graph.nodes["speech"].config
     model = SpeechModel.shared(c.model, c.engine, c.device, c.compute_type, c.threads, c.workers)
     beam = args.beam_size or c.beam_size

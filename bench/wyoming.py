@@ -1,6 +1,6 @@
 """Wyoming latency: from audio-stop to the transcript, for short spoken commands.
 
-    python -m bench.wyoming [--rounds 10] [--no-peer] [--data DIR]
+    python -m bench.wyoming [--rounds 10] [--no-peer] [--workers N] [--data DIR]
 
 Servers on loopback, each with Whisper base on 2 threads, beam 5, the language detected:
 `voiceflow wyoming` (faster-whisper int8, through voiceflow's speech node), and, side by
@@ -8,6 +8,7 @@ side, wyoming-faster-whisper (the reference Home Assistant server) on the same s
 weights, installed for the run into a throw-away environment that reuses this one's
 packages (--no-peer skips it). Each round sends the three living-room commands (2.4-2.8 s)
 as fast as the socket takes them, one after another, and times audio-stop -> transcript.
+--workers sets the speech node's decodes at once (the server's own choice is one).
 Prints a table and saves bench/results/wyoming.json.
 """
 
@@ -125,14 +126,17 @@ def main() -> int:
     p = parser(__doc__)
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--no-peer", dest="peer", action="store_false")
+    p.add_argument("--workers", type=int, default=0, help="voiceflow's decodes at once")
     args = p.parse_args()
+    ours = [sys.executable, "-m", "voiceflow", "wyoming", "--set", "speech.threads=2"]
+    ours += ["--set", f"speech.workers={args.workers}"] if args.workers else []
     clips = sorted((args.data / "commands").glob("living_room_light_*.wav"))
     rows, results = [], {}
     with tempfile.TemporaryDirectory() as d:
         servers: list[tuple[str, list[str], str | None]] = [
             (
                 "voiceflow wyoming",
-                [sys.executable, "-m", "voiceflow", "wyoming", "--set", "speech.threads=2"],
+                ours,
                 "ready on",
             )
         ]

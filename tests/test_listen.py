@@ -222,6 +222,8 @@ def test_commands_through_the_capture_path_with_one_model(data, tmp_path, espeak
     assert len(lines) == 3 and "lighthouse" in lines[0].lower().replace(" ", "")
     # the graph's speech node did the transcribing: Whisper was loaded once
     assert len(loads) == 1 and listener.speech is not None and listener.speech.name == "speech"
+    # one utterance at a time: one decoder on every thread, not two with a thread each
+    assert listener.speech.config.workers == 1 and listener.speech.model.engine.parallel == 1
     # the default graph archives what matches no intent, so foreign speech got its English,
     # after its transcript was out (the English is for the graph, not for the speaker)
     delivered = [h.transcript for h in listener.delivered]

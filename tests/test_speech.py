@@ -135,6 +135,31 @@ def test_greedy_transcription_decodes_one_chunk_at_a_time_unless_told(argv, work
         assert model_args(args)["workers"] == workers, command
 
 
+@pytest.mark.parametrize("params, workers", [({}, 1), ({"workers": 2}, 2), (None, 1)])
+def test_one_utterance_at_a_time_loads_one_decoder_unless_the_graph_says(
+    tmp_path, monkeypatch, params, workers
+):
+    """The listener and the Wyoming server ask for one decoder (``speech_node(workers=1)``);
+    a graph's own setting wins, and a graph without a speech node gets a default one."""
+    import asyncio
+
+    from voiceflow.graph import load_graph
+    from voiceflow.runtime import GraphRunner
+    from voiceflow.speech.transcriber import SpeechModel
+
+    loaded = []
+    monkeypatch.setattr(SpeechModel, "shared", lambda *a: loaded.append(a) or object())
+    if params is None:
+        text = "version: 1\nnodes: {intent: {type: intent}}\n"
+        text += "routes: [{from: input, to: intent}, {from: intent, to: output}]\n"
+    else:
+        text = f"version: 1\nnodes: {{speech: {{type: whisper, params: {params}}}}}\n"
+        text += "routes: [{from: input, to: speech}, {from: speech, to: output}]\n"
+    (tmp_path / "g.yaml").write_text(text)
+    node = asyncio.run(GraphRunner(load_graph(tmp_path / "g.yaml")).speech_node(workers=1))
+    assert node.config.workers == workers and loaded[0][-1] == workers
+
+
 def test_parallel_chunks_are_taken_as_threads_free_up_and_come_out_in_order():
     """With --workers 2 the chunks were all taken before the first decoded (Executor.map
     reads its whole input), so the decoding waited for voice activity over the whole file."""

@@ -71,14 +71,18 @@ class GraphRunner:
             self._workers.append(asyncio.create_task(self._work(name), name=f"node:{name}"))
         self._started = True
 
-    async def speech_node(self) -> WhisperNode:
+    async def speech_node(self, workers: int = 0) -> WhisperNode:
         """The graph's speech node, its model loaded; a default one when the graph takes
-        typed text only (the listener and the servers still hear speech)."""
+        typed text only (the listener and the servers still hear speech). ``workers``
+        replaces the node's automatic choice (0) of decodes at once, for a caller that
+        knows better."""
         for name, node in self.nodes.items():
             if isinstance(node, WhisperNode):
+                if workers and not node.config.workers and node.model is None:
+                    node.config = node.config.model_copy(update={"workers": workers})
                 await node.ensure_loaded(self.contexts[name])
                 return node
-        node = WhisperNode()
+        node = WhisperNode(WhisperNode.Config(workers=workers))
         await node.ensure_loaded(Context("speech", self.graph.path.parent))
         return node
 

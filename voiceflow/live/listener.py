@@ -216,7 +216,9 @@ class Listener:
         tasks: list[asyncio.Task[None]] = []
         async with GraphRunner(self.graph, lambda r: self.on_event(Acted(r))) as runner:
             try:
-                self.speech = await runner.speech_node()
+                # One utterance at a time: one decoder with every thread transcribes one
+                # 30-45 % sooner than two with a thread each (docs/benchmarks.md).
+                self.speech = await runner.speech_node(workers=1)
                 # The nodes every utterance reaches next load now, not during the first
                 # words (the intent embedder's imports would starve transcription).
                 routed = {r.target for r in runner.graph.successors(self.speech.name)}
