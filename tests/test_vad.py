@@ -1,4 +1,5 @@
-"""Voice activity on onnxruntime: the same decisions as Silero's own torch path, no torch."""
+"""Voice activity in numpy: the same decisions as Silero's own torch path, without torch or
+onnxruntime."""
 
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def test_region_rules_match_silero_on_random_probabilities(max_speech_s):
 
 def test_transcribe_command_imports_no_torch(data, tmp_path):
     """torch costs seconds of start-up and hundreds of MB; only the openai-whisper engine,
-    images and embeddings need it."""
+    images and embeddings need it. onnxruntime (35 MB) is for Chroma's embedder."""
     code = (
         "import sys\n"
         "from voiceflow.cli import main\n"
@@ -89,9 +90,30 @@ def test_transcribe_command_imports_no_torch(data, tmp_path):
         f"    main(['transcribe', {str(data / 'jfk.flac')!r}, '-o', {str(tmp_path)!r}])\n"
         "except SystemExit as e:\n"
         "    assert not e.code, e.code\n"
-        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers'})\n"
+        "heavy = {'torch', 'transformers', 'onnxruntime'}\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & heavy)\n"
         "assert not heavy, heavy\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "country" in (tmp_path / "jfk.txt").read_text()
+
+
+@pytest.mark.parametrize("cut", [0, 1000, 400_000])
+def test_a_damaged_model_file_says_to_reinstall(tmp_path, monkeypatch, cut):
+    import importlib.util
+    from types import SimpleNamespace
+
+    from voiceflow.errors import VoiceflowError
+    from voiceflow.speech import vad
+
+    real = importlib.util.find_spec("silero_vad")
+    assert real is not None and real.submodule_search_locations
+    shipped = next(iter(real.submodule_search_locations)) + "/data/silero_vad.onnx"
+    (tmp_path / "data").mkdir()
+    with open(shipped, "rb") as f:  # the shipped file cut short
+        (tmp_path / "data" / "silero_vad.onnx").write_bytes(f.read()[:cut])
+    fake = SimpleNamespace(submodule_search_locations=[str(tmp_path)])
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: fake)
+    with pytest.raises(VoiceflowError, match="reinstall silero-vad"):
+        vad._load_weights()

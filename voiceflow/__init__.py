@@ -11,7 +11,7 @@ import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
-# onnxruntime (voice activity, Chroma's embedders) reports usage to Microsoft from Linux and
+# onnxruntime (Chroma's default embedder) reports usage to Microsoft from Linux and
 # macOS since 1.29 unless this is set before it loads; it reads it once per process.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 

@@ -80,8 +80,10 @@ class Segmenter:
         end_frames = max(1, self.o.silence_ms // FRAME_MS)
         early_frames = self.o.early_ms // FRAME_MS
         max_frames = int(self.o.max_utterance_s * SAMPLE_RATE / FRAME)
-        for frame in frames.reshape(n, FRAME):
-            prob = self.model(frame)
+        frames = frames.reshape(n, FRAME)
+        probs = self.model.frames(frames) if n else []  # a block's frames at once: cheaper
+        for i, frame in enumerate(frames):
+            prob = probs[i]
             self._frames_seen += 1
             if not self.in_speech:
                 if prob >= self.o.threshold:
@@ -96,6 +98,8 @@ class Segmenter:
             self._silent_frames = self._silent_frames + 1 if prob < self.o.threshold - 0.15 else 0
             if self._silent_frames >= end_frames or len(self._speech) >= max_frames:
                 out.extend(self._close())
+                if i + 1 < n:  # the model starts afresh after an utterance
+                    probs[i + 1 :] = self.model.frames(frames[i + 1 :])
             elif 0 < early_frames == self._silent_frames:
                 out.extend(self._utterance(final=False))
         return out

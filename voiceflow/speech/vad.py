@@ -1,9 +1,12 @@
-"""Voice activity detection with Silero VAD's ONNX model on onnxruntime (no torch).
+"""Voice activity detection: Silero VAD's network in numpy (no torch, no onnxruntime).
 
-The model file ships in the silero-vad package; its Python module is never imported, as it
-loads torch. onnxruntime's telemetry is off: ``import voiceflow`` sets ORT_DISABLE_TELEMETRY
-(Linux, macOS) and the session switches off Windows' events. Stretches quieter than any speech are
-skipped before the model runs, so an hour of digital silence costs almost nothing.
+The model ships in the silero-vad package: its weights are read from its ONNX file, and
+its Python module is never imported, as it loads torch. The network is small (an STFT,
+four convolutions, one LSTM cell), so numpy runs it: the convolutions of many frames at
+once and only the LSTM frame by frame, about 0.25 s a minute of audio (half of
+onnxruntime's frame-by-frame time), without onnxruntime's 35 MB in the process.
+Stretches quieter than any speech are skipped before the model runs, so an hour of
+digital silence costs almost nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -22,6 +24,8 @@ from voiceflow.errors import MissingDependencyError, VoiceflowError
 from voiceflow.speech.audio import FRAME, SAMPLE_RATE, frame_levels_db
 
 CONTEXT = 64  # samples of the previous frame the model sees before each 512-sample frame
+HIDDEN = 128  # the LSTM's size
+BLOCK_FRAMES = 256  # frames (8 s) whose convolutions run at once: ~4 MB of work arrays
 
 
 @dataclass(frozen=True)
@@ -34,74 +38,220 @@ class VadOptions:
     energy_floor_db: float = -90.0  # below this RMS (near digital silence) no frame is speech
 
 
-_session: Any = None
-_session_lock = threading.Lock()
+_weights: dict[str, np.ndarray] | None = None
+_weights_lock = threading.Lock()
 
 
-def _model_session() -> Any:
-    """One onnxruntime session for every stream: ``run`` is thread-safe, state is the
-    caller's."""
-    global _session
-    with _session_lock:
-        if _session is None:
-            _session = _load_session()
-        return _session
+def _model() -> dict[str, np.ndarray]:
+    """The network's weights, read once for every stream (they are never written)."""
+    global _weights
+    with _weights_lock:
+        if _weights is None:
+            _weights = _load_weights()
+        return _weights
 
 
 def preload() -> None:
-    """Start loading the model in a thread of its own (beside Whisper's, at start-up); a
-    failure is left for the first frame to raise."""
+    """Start reading the weights in a thread of their own (beside Whisper's, at start-up);
+    a failure is left for the first frame to raise."""
 
     def load() -> None:
         with contextlib.suppress(Exception):  # raised again, clearly, where it is used
-            _model_session()
+            _model()
 
     threading.Thread(target=load, name="vad-load", daemon=True).start()
 
 
-def _load_session() -> Any:
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise MissingDependencyError("onnxruntime", "", "voice activity detection") from None
+def _load_weights() -> dict[str, np.ndarray]:
     spec = importlib.util.find_spec("silero_vad")  # finds the package's files, runs nothing
     if spec is None or not spec.submodule_search_locations:
         raise MissingDependencyError("silero-vad", "", "voice activity detection")
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
-    if not path.is_file():
-        raise VoiceflowError(f"silero-vad is installed but has no {path.name}: reinstall it")
-    if hasattr(ort, "disable_telemetry_events"):
-        ort.disable_telemetry_events()
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = opts.inter_op_num_threads = 1  # one frame is tiny
-    opts.log_severity_level = 3  # the model's unused initializers are not news
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    try:
+        w = _onnx_weights(path.read_bytes())
+        stft = w["stft.forward_basis_buffer"]
+        # the weights the network below needs, in the shapes it needs
+        return {
+            "stft": stft.reshape(stft.shape[0], -1).T.copy(),  # (256, 258): real, imaginary
+            **{f"conv{i}": w[f"encoder.{i - 1}.reparam_conv.weight"] for i in range(1, 5)},
+            **{f"conv{i}_b": w[f"encoder.{i - 1}.reparam_conv.bias"] for i in range(1, 5)},
+            "w_ih": w["decoder.rnn.weight_ih"].T.copy(),
+            "w_hh": w["decoder.rnn.weight_hh"].T.copy(),
+            "b": w["decoder.rnn.bias_ih"] + w["decoder.rnn.bias_hh"],
+            "out": w["decoder.decoder.2.weight"].reshape(-1),
+            "out_b": w["decoder.decoder.2.bias"].reshape(-1),
+        }
+    except (OSError, ValueError, KeyError, IndexError) as e:
+        raise VoiceflowError(
+            f"silero-vad's model {path} is missing or not the one expected ({type(e).__name__}: "
+            f"{e}): reinstall silero-vad"
+        ) from None
+
+
+# -- the model's weights, read from its ONNX file (protobuf) without onnx or onnxruntime -----
+def _varint(b: memoryview, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = b[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, i
+
+
+def _fields(b: memoryview) -> Iterator[tuple[int, int | memoryview]]:
+    """(field number, value) of a protobuf message: ints, or bytes of nested messages."""
+    i = 0
+    while i < len(b):
+        key, i = _varint(b, i)
+        kind = key & 7
+        if kind == 0:
+            value, i = _varint(b, i)
+            yield key >> 3, value
+        elif kind == 2:
+            size, i = _varint(b, i)
+            yield key >> 3, b[i : i + size]
+            i += size
+        elif kind in (1, 5):
+            i += 8 if kind == 1 else 4
+        else:
+            raise ValueError(f"protobuf wire type {kind}")
+
+
+def _tensor(b: memoryview) -> tuple[str, np.ndarray | None]:
+    """A TensorProto's name and, if float32, its data (dims 1, data_type 2, name 8,
+    raw_data 9); the network's weights are all float32."""
+    dims: list[int] = []
+    name, raw, kind = "", b"", 0
+    for field, v in _fields(b):
+        if field == 1 and isinstance(v, int):
+            dims.append(v)
+        elif field == 1 and isinstance(v, memoryview):  # packed
+            j = 0
+            while j < len(v):
+                d, j = _varint(v, j)
+                dims.append(d)
+        elif field == 2 and isinstance(v, int):
+            kind = v
+        elif field == 8 and isinstance(v, memoryview):
+            name = bytes(v).decode()
+        elif field == 9 and isinstance(v, memoryview):
+            raw = bytes(v)
+    return name, np.frombuffer(raw, "<f4").reshape(dims).copy() if kind == 1 else None
+
+
+def _graph_tensors(graph: memoryview) -> list[dict[str, np.ndarray]]:
+    """The named constants of a GraphProto and of each subgraph, a dict per graph: the file
+    holds a 16 kHz and an 8 kHz network, one in each branch of an If node."""
+    found: dict[str, np.ndarray] = {}
+    subgraphs: list[dict[str, np.ndarray]] = []
+    for field, v in _fields(graph):
+        if not isinstance(v, memoryview):
+            continue
+        if field == 5:  # initializer
+            name, t = _tensor(v)
+            if t is not None:
+                found[name] = t
+        elif field == 1:  # a node: its attributes (5) hold tensors (5) and graphs (6)
+            for nf, attr in _fields(v):
+                if nf != 5 or not isinstance(attr, memoryview):
+                    continue
+                for af, av in _fields(attr):
+                    if af == 5 and isinstance(av, memoryview):
+                        name, t = _tensor(av)
+                        if t is not None:
+                            found[name] = t
+                    elif af == 6 and isinstance(av, memoryview):
+                        subgraphs += _graph_tensors(av)
+    return [found, *subgraphs]
+
+
+def _onnx_weights(data: bytes) -> dict[str, np.ndarray]:
+    """The 16 kHz network's weights: the graph whose STFT has 256-sample windows."""
+    graph = next((v for f, v in _fields(memoryview(data)) if f == 7), None)  # ModelProto.graph
+    if not isinstance(graph, memoryview):
+        raise ValueError("no graph in the file")
+    for tensors in _graph_tensors(graph):
+        stft = tensors.get("stft.forward_basis_buffer")
+        if stft is not None and stft.shape[-1] == 256:
+            return tensors
+    raise ValueError("no 16 kHz network in the file")
+
+
+def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int) -> np.ndarray:
+    """Conv1d with kernel 3 and padding 1 over (frames, channels, time), then ReLU."""
+    t = x.shape[2]
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1)))
+    out = [
+        sum(xp[:, :, j * stride + k] @ w[:, :, k].T for k in range(3)) + b
+        for j in range((t - 1) // stride + 1)
+    ]
+    return np.maximum(np.stack(out, axis=2), 0.0)
+
+
+def _lstm_inputs(windows: np.ndarray, m: dict[str, np.ndarray]) -> np.ndarray:
+    """The LSTM's input projections of (frames, CONTEXT + FRAME) windows: every frame's
+    work but the recurrence, for all frames at once."""
+    x = np.pad(windows, ((0, 0), (0, CONTEXT)), mode="reflect")
+    n_fft, hop = 256, 128
+    spec = np.stack([x[:, i : i + n_fft] for i in range(0, x.shape[1] - n_fft + 1, hop)], axis=1)
+    spec = spec @ m["stft"]  # (frames, 4, 258)
+    half = spec.shape[2] // 2
+    mag = np.sqrt(spec[:, :, :half] ** 2 + spec[:, :, half:] ** 2).transpose(0, 2, 1)
+    h = _conv(mag, m["conv1"], m["conv1_b"], 1)
+    h = _conv(h, m["conv2"], m["conv2_b"], 2)
+    h = _conv(h, m["conv3"], m["conv3_b"], 2)
+    h = _conv(h, m["conv4"], m["conv4_b"], 1)[:, :, 0]  # (frames, 128)
+    return np.asarray(h @ m["w_ih"] + m["b"], dtype=np.float32)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-x)), dtype=np.float32)
 
 
 class SileroStream:
     """Speech probability of successive 512-sample frames; the model keeps state between
-    frames, so each stream of audio has its own. Loads the model on the first frame."""
+    frames, so each stream of audio has its own. Reads the weights on the first frame."""
 
     def __init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
-        self._state = np.zeros((2, 1, 128), dtype=np.float32)
-        self._context = np.zeros((1, CONTEXT), dtype=np.float32)
+        self._h = np.zeros(HIDDEN, dtype=np.float32)
+        self._c = np.zeros(HIDDEN, dtype=np.float32)
+        self._context = np.zeros(CONTEXT, dtype=np.float32)
 
     def __call__(self, frame: np.ndarray) -> float:
-        x = np.concatenate([self._context, frame.reshape(1, FRAME).astype(np.float32)], axis=1)
-        out, self._state = _model_session().run(
-            None, {"input": x, "state": self._state, "sr": np.array(SAMPLE_RATE, dtype=np.int64)}
-        )
-        self._context = x[:, -CONTEXT:]
-        return float(out[0, 0])
+        return self.frames(frame.reshape(1, FRAME))[0]
+
+    def frames(self, frames: np.ndarray) -> list[float]:
+        """The probabilities of (n, 512) successive frames: their convolutions at once."""
+        x = np.concatenate([self._context, frames.reshape(-1).astype(np.float32, copy=False)])
+        starts = np.arange(len(frames))[:, None] * FRAME
+        windows = x[starts + np.arange(CONTEXT + FRAME)]
+        self._context = x[-CONTEXT:].copy()
+        return list(self._run(_lstm_inputs(windows, _model())))
 
     def probabilities(self, audio: np.ndarray) -> Iterator[float]:
         """One probability a frame, from a fresh state; the last frame is padded with zeros."""
         self.reset()
         padded = np.pad(audio.astype(np.float32, copy=False), (0, -len(audio) % FRAME))
-        return (self(frame) for frame in padded.reshape(-1, FRAME))
+        frames = padded.reshape(-1, FRAME)
+        for a in range(0, len(frames), BLOCK_FRAMES):
+            yield from self.frames(frames[a : a + BLOCK_FRAMES])
+
+    def _run(self, inputs: np.ndarray) -> Iterator[float]:
+        """The recurrence over the frames' input projections, and each frame's output."""
+        m = _model()
+        w_hh, out, out_b = m["w_hh"], m["out"], float(m["out_b"][0])
+        for gates_x in inputs:
+            gates = gates_x + self._h @ w_hh
+            i, f, g, o = np.split(gates, 4)  # torch's LSTMCell order
+            self._c = _sigmoid(f) * self._c + _sigmoid(i) * np.tanh(g)
+            self._h = _sigmoid(o) * np.tanh(self._c)
+            logit = float(np.maximum(self._h, 0.0) @ out) + out_b
+            yield 1.0 / (1.0 + float(np.exp(-logit)))
 
 
 class SileroVad:
