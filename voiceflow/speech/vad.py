@@ -231,7 +231,8 @@ class SileroStream:
         starts = np.arange(len(frames))[:, None] * FRAME
         windows = x[starts + np.arange(CONTEXT + FRAME)]
         self._context = x[-CONTEXT:].copy()
-        return list(self._run(_lstm_inputs(windows, _model())))
+        m = _model()
+        return list(self._run(_lstm_inputs(windows, m), m))
 
     def probabilities(self, audio: np.ndarray) -> Iterator[float]:
         """One probability a frame, from a fresh state; the last frame is padded with zeros."""
@@ -241,9 +242,8 @@ class SileroStream:
         for a in range(0, len(frames), BLOCK_FRAMES):
             yield from self.frames(frames[a : a + BLOCK_FRAMES])
 
-    def _run(self, inputs: np.ndarray) -> Iterator[float]:
+    def _run(self, inputs: np.ndarray, m: dict[str, np.ndarray]) -> Iterator[float]:
         """The recurrence over the frames' input projections, and each frame's output."""
-        m = _model()
         w_hh, out, out_b = m["w_hh"], m["out"], float(m["out_b"][0])
         for gates_x in inputs:
             gates = gates_x + self._h @ w_hh
