@@ -288,12 +288,12 @@ def test_voice_activity_runs_ahead_while_chunks_decode(faster_base, data, monkey
     audio = np.concatenate([x for c in clips for x in (load_audio(c), gap)])
     before = faster_base.transcribe(audio)
     events = []
-    frame, regions = vad.SileroStream.__call__, vad.SileroVad.regions
+    frames, regions = vad.SileroStream.frames, vad.SileroVad.regions
     decode = faster_base._decode_chunk
 
-    def slow_frame(self, x):
-        time.sleep(0.001)  # a slower computer's VAD: still well ahead of the model
-        return frame(self, x)
+    def slow_frames(self, x):
+        time.sleep(0.001 * len(x))  # a slower computer's VAD: still well ahead of the model
+        return frames(self, x)
 
     def noted_regions(self, samples):
         for r in regions(self, samples):
@@ -307,7 +307,7 @@ def test_voice_activity_runs_ahead_while_chunks_decode(faster_base, data, monkey
         finally:
             events.append("decoded")
 
-    monkeypatch.setattr(vad.SileroStream, "__call__", slow_frame)
+    monkeypatch.setattr(vad.SileroStream, "frames", slow_frames)
     monkeypatch.setattr(vad.SileroVad, "regions", noted_regions)
     monkeypatch.setattr(faster_base, "_decode_chunk", noted_decode)
     after = faster_base.transcribe(audio)
@@ -319,7 +319,7 @@ def test_voice_activity_runs_ahead_while_chunks_decode(faster_base, data, monkey
     def broken(self, x):
         raise VoiceflowError("the VAD model is missing")
 
-    monkeypatch.setattr(vad.SileroStream, "__call__", broken)
+    monkeypatch.setattr(vad.SileroStream, "frames", broken)
     with pytest.raises(VoiceflowError, match="VAD model is missing"):
         faster_base.transcribe(audio)
 
