@@ -215,10 +215,11 @@ def chroma_server(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def subtitled(data, tmp_path_factory):
-    """Every reference clip through `voiceflow subtitles` (original and English, srt and vtt),
-    in one folder with a bad file among them."""
+    """The reference recordings and two FLEURS clips of each language through `voiceflow
+    subtitles` (original and English, srt and vtt), in one folder with a bad file among them."""
     src = tmp_path_factory.mktemp("channel")
-    for clip in [data / "jfk.flac", data / "stereo_diarization.wav", *data.glob("fleurs/*.ogg")]:
+    fleurs = sorted(data.glob("fleurs/fleurs-*-00[01].ogg"))
+    for clip in [data / "jfk.flac", data / "stereo_diarization.wav", *fleurs]:
         shutil.copy(clip, src / clip.name)
     (src / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
     out = tmp_path_factory.mktemp("subtitles")

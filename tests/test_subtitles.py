@@ -214,7 +214,7 @@ def test_subtitles_for_a_folder_name_tracks_as_players_expect(subtitled):
     _src, out, r = subtitled
     assert r.returncode == 1, r.stderr  # the broken file fails; the others are written
     assert "broken.mp4" in r.stderr and "Traceback" not in r.stderr
-    assert "27 subtitled, 0 already done, 1 failed" in r.stderr
+    assert "12 subtitled, 0 already done, 1 failed" in r.stderr
     assert (out / "fleurs-es-000.es.srt").is_file() and (out / "fleurs-es-000.en.vtt").is_file()
     assert (out / "fleurs-de-001.de.srt").is_file() and (out / "jfk.en.srt").is_file()
     assert not (out / "jfk.en.en.srt").exists() and len(list(out.glob("jfk.*"))) == 2
@@ -223,23 +223,23 @@ def test_subtitles_for_a_folder_name_tracks_as_players_expect(subtitled):
 
 
 @pytest.mark.slow
-def test_every_cue_of_every_reference_clip_is_readable(subtitled):
+def test_every_cue_of_the_subtitled_clips_is_readable(subtitled):
     _, out, _ = subtitled
     files = sorted(out.glob("*.srt"))
-    assert len(files) == 2 + 5 + 20 * 2  # English clips: one track; the others two
+    assert len(files) == 2 + 2 + 8 * 2  # English clips: one track; the others two
     total = 0
     for path in files:
         cues = parse_srt(path.read_text(encoding="utf-8"))
         assert cues, path
         assert readable(cues) == [], path
         total += len(cues)
-    assert total > 100
+    assert total > 2 * len(files), total  # long speech is cut into several cues
 
 
 @pytest.mark.slow
 def test_english_track_of_a_spanish_clip_is_english_and_lines_up(subtitled):
     _, out, _ = subtitled
-    for n in range(5):
+    for n in range(2):
         es = parse_srt((out / f"fleurs-es-00{n}.es.srt").read_text(encoding="utf-8"))
         en = parse_srt((out / f"fleurs-es-00{n}.en.srt").read_text(encoding="utf-8"))
         words = " ".join(" ".join(lines) for _, _, lines in en).lower().split()
@@ -257,7 +257,7 @@ def test_a_rerun_skips_finished_files_and_redoes_changed_settings(subtitled):
     src, out, _ = subtitled
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.srt")}
     r = run_cli("subtitles", str(src), "--format", "srt,vtt", "-o", str(out), "--threads", "2")
-    assert "0 subtitled, 27 already done, 1 failed" in r.stderr, r.stderr
+    assert "0 subtitled, 12 already done, 1 failed" in r.stderr, r.stderr
     assert before == {p.name: p.stat().st_mtime_ns for p in out.glob("*.srt")}
     one = out / "one"
     r = run_cli("subtitles", str(src / "jfk.flac"), "-o", str(one), "--max_line_width", "20")
