@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -62,6 +63,21 @@ def espeak(tmp_path_factory):
         return path
 
     return say
+
+
+def heavy_imports(code: str, heavy: set[str], timeout: float = 300) -> list[str]:
+    """Which of ``heavy`` a fresh interpreter has imported after running ``code``, which
+    must succeed (what it prints to stdout is ignored)."""
+    probe = (
+        f"{code}\nimport json, sys\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        f"print(json.dumps(sorted(loaded & set({sorted(heavy)!r}))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def run_cli(
