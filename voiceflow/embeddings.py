@@ -145,7 +145,8 @@ class MiniLM:
             tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
             weights = _safetensors(folder / "model.safetensors")
             if "embeddings.word_embeddings.weight" not in weights:
-                raise ValueError("no word embeddings in model.safetensors")
+                raise ValueError("model.safetensors holds no word embeddings")
+            model = cls(tokenizer, weights)
         except Exception as e:  # tokenizers raises plain Exception on a damaged file
             raise VoiceflowError(
                 f"the sentence embedder in {folder} cannot be read ({e}): "
@@ -153,7 +154,7 @@ class MiniLM:
             ) from None
         tokenizer.no_padding()
         tokenizer.enable_truncation(MAX_TOKENS)
-        return cls(tokenizer, weights)
+        return model
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         w = self.w
@@ -181,7 +182,7 @@ class MiniLM:
     def _layer(self, x: np.ndarray, bias: np.ndarray, at: str) -> np.ndarray:
         w = self.w
 
-        def dense(h: np.ndarray, name: str) -> np.ndarray:  # one matrix product, not b
+        def dense(h: np.ndarray, name: str) -> np.ndarray:  # one matrix product for the batch
             y = h.reshape(-1, h.shape[-1]) @ w[at + name + ".weight"].T + w[at + name + ".bias"]
             return y.reshape(*h.shape[:-1], -1)
 
