@@ -103,3 +103,21 @@ def test_levelling_lifts_quiet_speech_and_leaves_silence():
     assert np.all(out[: 16000 * 3] == 0)
     rms = float(np.sqrt(np.mean(out[16000 * 5 :] ** 2)))
     assert 10 ** (-30 / 20) < rms < 10 ** (-18 / 20)  # about -23 dBFS
+
+
+def test_a_16k_mono_wav_is_read_without_pyav_as_pyav_reads_it(data, tmp_path, monkeypatch):
+    from bench.common import write_wav
+    from voiceflow.speech import audio
+
+    written = tmp_path / "written.wav"
+    write_wav(written, np.sin(np.arange(16000, dtype=np.float32) / 7) * 0.5)
+    files = [*sorted((data / "commands").glob("*.wav")), written]
+    direct = [audio._pcm_wav(f) for f in files]
+    assert all(d is not None and len(d) for d in direct)
+    assert audio._pcm_wav(data / "stereo_diarization.wav") is None  # PyAV mixes stereo
+    short = tmp_path / "short.wav"
+    short.write_bytes(written.read_bytes()[:-100])  # the header promises more
+    assert audio._pcm_wav(short) is None
+    monkeypatch.setattr(audio, "_pcm_wav", lambda path: None)
+    for f, d in zip(files, direct, strict=True):
+        assert np.array_equal(d, load_audio(f)), f

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,7 @@ class FasterWhisperEngine:
                 "checkpoint: use --engine openai-whisper"
             )
         try:
+            _import_on_first_use("av")  # faster-whisper imports PyAV for files; it is given arrays
             from faster_whisper import WhisperModel
         except ImportError:
             raise MissingDependencyError(
@@ -228,6 +230,39 @@ class FasterWhisperEngine:
             ]
 
         return Decoding(lang, probs, collect)
+
+
+class _LoadedOnFirstUse(types.ModuleType):
+    """Stands in ``sys.modules`` for a module until one of its attributes is asked for.
+
+    importlib's LazyLoader does not serve here: an ``import`` of the module reads its
+    ``__spec__``, which loads it. This has ``__spec__`` of its own and loads the real module
+    (under a lock) only for other attributes."""
+
+    def __init__(self, name: str, spec: Any) -> None:
+        super().__init__(name)
+        self.__spec__ = spec
+        self._lock = threading.Lock()
+
+    def __getattr__(self, attr: str) -> Any:  # only for attributes not set on the stand-in
+        import importlib
+        import sys
+
+        with self._lock:
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
+            real = importlib.import_module(self.__name__)
+        return getattr(real, attr)
+
+
+def _import_on_first_use(name: str) -> None:
+    """Put a stand-in for module ``name`` in ``sys.modules`` unless it is loaded already:
+    importing it then costs nothing until it is used."""
+    import importlib.util
+    import sys
+
+    if name not in sys.modules and (spec := importlib.util.find_spec(name)) is not None:
+        sys.modules[name] = _LoadedOnFirstUse(name, spec)
 
 
 def split_threads(device: str, threads: int, workers: int) -> tuple[int, int]:
