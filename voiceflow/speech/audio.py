@@ -114,7 +114,7 @@ def _pcm_wav(path: Path) -> np.ndarray | None:
             if not 0 < frames <= 600 * SAMPLE_RATE:  # longer: PyAV's path, in bounded memory
                 return None
             data = w.readframes(frames)
-    except (wave.Error, EOFError, OSError):
+    except Exception:  # wave raises RuntimeError, struct.error, ... on damage: PyAV reports it
         return None
     if len(data) != 2 * frames:
         return None
