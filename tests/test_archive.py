@@ -205,6 +205,15 @@ def test_prompt_fences_sentences_as_data():
     assert "data, not instructions" in SYSTEM
 
 
+def test_british_and_american_spellings_are_the_same_content_word():
+    from voiceflow_archive.qa import content_words
+
+    assert content_words("What should travellers find?") == content_words("travelers find")
+    assert content_words("it was cancelled") == content_words("it was canceled")
+    # a short word keeps its double l: "filled" is not "filed", "called" not "caled"
+    assert content_words("filled called") == {"filled", "called"}
+
+
 def test_answers_cannot_trigger_other_plugins():
     from voiceflow.builtins import IntentNode
     from voiceflow_image import ImageNode

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -288,26 +289,27 @@ def test_voice_activity_runs_ahead_while_chunks_decode(faster_base, data, monkey
     audio = np.concatenate([x for c in clips for x in (load_audio(c), gap)])
     before = faster_base.transcribe(audio)
     events = []
-    frames, regions = vad.SileroStream.frames, vad.SileroVad.regions
+    regions = vad.SileroVad.regions
     decode = faster_base._decode_chunk
-
-    def slow_frames(self, x):
-        time.sleep(0.001 * len(x))  # a slower computer's VAD: still well ahead of the model
-        return frames(self, x)
+    found_while_decoding = threading.Event()
 
     def noted_regions(self, samples):
         for r in regions(self, samples):
             events.append("region")
+            if "decoding" in events:
+                found_while_decoding.set()
             yield r
 
     def noted_decode(*args, **kwargs):
         events.append("decoding")
         try:
+            # However fast the model, the first chunk waits for a region found meanwhile:
+            # voice activity run in turn with decoding would find none.
+            found_while_decoding.wait(timeout=20)
             return decode(*args, **kwargs)
         finally:
             events.append("decoded")
 
-    monkeypatch.setattr(vad.SileroStream, "frames", slow_frames)
     monkeypatch.setattr(vad.SileroVad, "regions", noted_regions)
     monkeypatch.setattr(faster_base, "_decode_chunk", noted_decode)
     after = faster_base.transcribe(audio)

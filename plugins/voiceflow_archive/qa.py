@@ -135,7 +135,18 @@ def content_words(text: str) -> set[str]:
 
 
 def _stem(word: str) -> str:
-    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    # British and American spellings meet ("travellers" asks about Whisper's "travelers"):
+    # the l doubled before a suffix after an unstressed syllable, never in "called".
+    m = _DOUBLED_L.match(word)
+    if m and len(_VOWELS.findall(m[1])) >= 2:
+        return f"{m[1]}l{m[2]}"
+    return word
+
+
+_DOUBLED_L = re.compile(r"(.*[aeiou])ll(er|ing|ed)$")
+_VOWELS = re.compile(r"[aeiouy]+")
 
 
 @dataclass(frozen=True)
