@@ -138,7 +138,8 @@ def _stem(word: str) -> str:
     if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
         word = word[:-1]
     # British and American spellings meet ("travellers" asks about Whisper's "travelers"):
-    # the l doubled before a suffix after an unstressed syllable, never in "called".
+    # an l doubled before -er/-ing/-ed counts once in words of two syllables or more, so
+    # "called" and "filled" (not "filed") keep theirs.
     m = _DOUBLED_L.match(word)
     if m and len(_VOWELS.findall(m[1])) >= 2:
         return f"{m[1]}l{m[2]}"
